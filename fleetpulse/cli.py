@@ -1,2 +1,273 @@
-def main() -> int:
-    return 0
+"""The `fleetpulse` command: one entry point, a subcommand per job (see `fleetpulse --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fleetpulse import __version__
+from fleetpulse.config import DEFAULT_DATA_DIR, Config, Listen, load_config, parse_listen
+from fleetpulse.errors import ConfigError, FleetPulseError
+
+log = logging.getLogger("fleetpulse")
+EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
+Command = Callable[[argparse.Namespace], int]
+
+
+def listen_arg(text: str) -> Listen:
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def read_config(args: argparse.Namespace) -> Config:
+    path: Path | None = args.config
+    if path is None and Path("fleetpulse.yaml").is_file():
+        path = Path("fleetpulse.yaml")
+    return load_config(path)
+
+
+def not_yet(what: str, issue: int) -> Command:
+    def command(args: argparse.Namespace) -> int:
+        print(
+            f"fleetpulse {what}: not implemented yet (planned in issue #{issue}); "
+            "nothing was done.",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+
+    return command
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from fleetpulse.up import run_up, with_overrides
+
+    config = with_overrides(read_config(args), args.exporter_listen, args.api_listen)
+    asyncio.run(run_up(config, args.data_dir))
+    return EXIT_OK
+
+
+def cmd_exporter(args: argparse.Namespace) -> int:
+    from exporter.main import run_exporter
+
+    config = read_config(args)
+    return run_exporter(config, args)
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="fleetpulse.yaml to read (default: ./fleetpulse.yaml if present)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="holds the SQLite store, the write spool and the alert state (default: %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetpulse",
+        description="Monitoring for fleets of hosts: exporter, collector, alert engine, API.",
+        epilog="Run `fleetpulse COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"fleetpulse {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log verbosity on stderr (default: %(default)s)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="everything on one machine on the embedded store",
+        description="Run a local exporter, the collector (local exporter + configured targets), "
+        "the alert engine and the API in one process, on the embedded SQLite store.",
+    )
+    add_service_options(up)
+    up.add_argument(
+        "--exporter-listen",
+        type=listen_arg,
+        metavar="HOST:PORT",
+        help="local exporter address (default: exporter.listen, else 127.0.0.1:9184)",
+    )
+    up.add_argument(
+        "--api-listen",
+        type=listen_arg,
+        metavar="HOST:PORT",
+        help="API address (default: api.listen, else 127.0.0.1:9185)",
+    )
+    up.set_defaults(func=cmd_up)
+
+    exporter = commands.add_parser(
+        "exporter",
+        help="the per-host exporter (/metrics, /healthz)",
+        description="Serve this host's metrics in the Prometheus text format.",
+    )
+    add_service_options(exporter)
+    exporter.add_argument(
+        "--listen",
+        type=listen_arg,
+        metavar="HOST:PORT",
+        help="address to serve on (default: exporter.listen, else 0.0.0.0:9184)",
+    )
+    exporter.add_argument(
+        "--once",
+        action="store_true",
+        help="print one exposition to stdout and exit (for debugging)",
+    )
+    exporter.set_defaults(func=cmd_exporter)
+
+    collector = commands.add_parser(
+        "collector",
+        help="scrape the targets into the store and serve the API",
+        description="Scrape every configured target into the configured store and serve the "
+        "HTTP API.",
+    )
+    add_service_options(collector)
+    collector.set_defaults(func=not_yet("collector", 4))
+
+    alerting = commands.add_parser(
+        "alerting",
+        help="evaluate the alert rules and send notifications",
+        description="Evaluate the rule files against the store and notify through Apprise.",
+    )
+    add_service_options(alerting)
+    alerting.set_defaults(func=not_yet("alerting", 5))
+
+    rules = commands.add_parser(
+        "rules",
+        help="check and test alert rules",
+        description="Validate rule files or run rule unit tests.",
+    )
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
+    check = rules_commands.add_parser(
+        "check",
+        help="validate rules and thresholds; exit 1 with file:line errors",
+        description="Validate rule files and thresholds.yaml.",
+    )
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="rule files or folders")
+    check.set_defaults(func=not_yet("rules check", 5))
+    test = rules_commands.add_parser(
+        "test",
+        help="run rule unit tests (series in, expected alerts out)",
+        description="Run rule unit tests in the spirit of `promtool test rules`.",
+    )
+    test.add_argument("file", type=Path, metavar="FILE", help="a rule test file")
+    test.set_defaults(func=not_yet("rules test", 5))
+
+    notify = commands.add_parser(
+        "notify", help="notification channels", description="Work with notification channels."
+    )
+    notify_commands = notify.add_subparsers(
+        dest="notify_command", metavar="SUBCOMMAND", required=True
+    )
+    notify_test = notify_commands.add_parser(
+        "test",
+        help="send a test notification through a channel",
+        description="Send a test notification and report success or the channel's error.",
+    )
+    add_service_options(notify_test)
+    notify_test.add_argument("channel", metavar="CHANNEL", help="a name under alerting.channels")
+    notify_test.set_defaults(func=not_yet("notify test", 5))
+
+    status = commands.add_parser(
+        "status",
+        help="hosts with CPU/memory/disk against their thresholds",
+        description="Show the fleet's hosts, coloured against their thresholds.",
+    )
+    status.add_argument(
+        "--api",
+        metavar="URL",
+        default="http://127.0.0.1:9185",
+        help="API base URL (default: %(default)s)",
+    )
+    status.set_defaults(func=not_yet("status", 7))
+
+    history = commands.add_parser(
+        "history",
+        help="a metric's history from the API",
+        description="Print a metric's history for a host as a table, CSV or JSON.",
+    )
+    history.add_argument("host", metavar="HOST")
+    history.add_argument("metric", metavar="METRIC")
+    history.add_argument("--since", default="24h", help="how far back (default: %(default)s)")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    history.add_argument(
+        "--api",
+        metavar="URL",
+        default="http://127.0.0.1:9185",
+        help="API base URL (default: %(default)s)",
+    )
+    history.set_defaults(func=not_yet("history", 7))
+
+    logs = commands.add_parser(
+        "logs",
+        help="an exporter's own log lines",
+        description="Show an exporter's own log lines, optionally following them.",
+    )
+    logs.add_argument("host", metavar="HOST")
+    logs.add_argument("--follow", action="store_true")
+    logs.add_argument("--level", default=None)
+    logs.add_argument("--grep", default=None, metavar="TEXT")
+    logs.add_argument(
+        "--api",
+        metavar="URL",
+        default="http://127.0.0.1:9185",
+        help="API base URL (default: %(default)s)",
+    )
+    logs.set_defaults(func=not_yet("logs", 7))
+
+    influx = commands.add_parser(
+        "influx", help="InfluxDB administration", description="Work with an InfluxDB 2.x store."
+    )
+    influx_commands = influx.add_subparsers(
+        dest="influx_command", metavar="SUBCOMMAND", required=True
+    )
+    setup = influx_commands.add_parser(
+        "setup",
+        help="create buckets, retention and downsampling tasks (idempotent)",
+        description="Create the buckets, their retention and the Flux downsampling tasks.",
+    )
+    add_service_options(setup)
+    setup.set_defaults(func=not_yet("influx setup", 4))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except (FleetPulseError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130

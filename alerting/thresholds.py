@@ -1,0 +1,96 @@
+"""`thresholds.yaml`: warning and critical levels per key, with per-host overrides by glob."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleetpulse.yamlfile import MapView, Reader, load_yaml
+
+THRESHOLDS_FILE = "thresholds.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    warning: float
+    critical: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"warning": self.warning, "critical": self.critical}
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    defaults: tuple[tuple[str, Level], ...] = ()
+    hosts: tuple[tuple[str, tuple[tuple[str, Level], ...]], ...] = ()  # (glob, overrides)
+    source: Path | None = None
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.defaults)
+
+    def for_host(self, host: str) -> tuple[dict[str, Level], bool]:
+        """The effective levels for `host`, and whether any override applied."""
+        levels = dict(self.defaults)
+        customized = False
+        for pattern, overrides in self.hosts:
+            if fnmatch.fnmatchcase(host, pattern):
+                for key, level in overrides:
+                    if levels.get(key) != level:
+                        customized = True
+                    levels[key] = level
+        return levels, customized
+
+
+def find_thresholds_file(rule_paths: tuple[Path, ...]) -> Path | None:
+    """`thresholds.yaml` inside a rules folder, or beside a rules file; the first one wins."""
+    for path in rule_paths:
+        candidate = path / THRESHOLDS_FILE if path.is_dir() else path.parent / THRESHOLDS_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _level(view: MapView, inherited: Level | None) -> Level | None:
+    view.check_keys({"warning", "critical"})
+    if inherited is None and not ("warning" in view and "critical" in view):
+        view.reader.problem(view.line, view.path, "expected both warning and critical")
+        return None
+    base = inherited or Level(0.0, 0.0)
+    return Level(view.number("warning", base.warning), view.number("critical", base.critical))
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Raises ConfigError with file:line for every mistake."""
+    root = load_yaml(path)
+    reader = Reader(str(path))
+    top = MapView(reader, root)
+    top.check_keys({"thresholds"})
+    body = top.section("thresholds")
+    body.check_keys({"defaults", "hosts"})
+    defaults_view = body.section("defaults")
+    defaults: dict[str, Level] = {}
+    for key in defaults_view:
+        level = _level(defaults_view.section(key), None)
+        if level is not None:
+            defaults[key] = level
+    hosts = []
+    hosts_view = body.section("hosts")
+    for pattern in hosts_view:
+        overrides_view = hosts_view.section(pattern)
+        overrides = []
+        for key in overrides_view:
+            level_view = overrides_view.section(key)
+            if key not in defaults:
+                reader.problem(
+                    level_view.line,
+                    level_view.path,
+                    f"unknown threshold key; defaults define: {', '.join(defaults)}",
+                )
+                continue
+            level = _level(level_view, defaults[key])
+            if level is not None:
+                overrides.append((key, level))
+        hosts.append((pattern, tuple(overrides)))
+    reader.raise_if_problems()
+    return Thresholds(tuple(defaults.items()), tuple(hosts), path)

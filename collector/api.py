@@ -1,0 +1,213 @@
+"""The HTTP API: hosts with their latest usage, and metric history as JSON or CSV.
+
+Every bad parameter is a 400 that names the parameter; an unknown host is a 404; a store
+outage is a 503. Nothing here knows SQL or Flux: it asks the storage port.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+
+from alerting.thresholds import Thresholds
+from collector.storage.port import AGGREGATES, RangeQuery, Storage, StorageError, StorageUnavailable
+from fleetpulse.durations import parse_duration
+from fleetpulse.httpauth import AuthSettings, Handler, auth_middleware
+from fleetpulse.samples import Labels, Series, label_value
+from fleetpulse.selector import Selector, parse_selector
+from fleetpulse.timeutil import format_time, now_ms, parse_time
+
+log = logging.getLogger(__name__)
+
+MAX_POINTS = 11_000  # per series, as Prometheus caps a range query
+HIDDEN_LABELS = ("host", "job")  # the host is the path; the job is the same for every series
+USAGE_METRICS = {
+    "cpu": "host_cpu_usage_percent",
+    "memory": "host_memory_usage_percent",
+    "disk": "host_disk_usage_percent",
+}
+
+
+class BadParameter(ValueError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    storage: Storage
+    thresholds: Callable[[], Thresholds]
+    scrape_interval: float
+    registry: CollectorRegistry
+
+
+CONTEXT = web.AppKey("context", ApiContext)
+
+
+def error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+    except BadParameter as exc:
+        return error(400, f"bad parameter {exc}")
+    except StorageUnavailable as exc:
+        log.warning("storage unavailable path=%s error=%s", request.path, exc)
+        return error(503, f"storage unavailable: {exc}; retry shortly")
+    except StorageError as exc:
+        log.error("storage error path=%s error=%s", request.path, exc)
+        return error(500, f"storage error: {exc}")
+
+
+def _time_param(request: web.Request, name: str, default: str, now: int) -> int:
+    try:
+        return parse_time(request.query.get(name, default), now)
+    except ValueError as exc:
+        raise BadParameter(name, str(exc)) from None
+
+
+async def hosts(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    now = now_ms()
+    fresh_ms = int(ctx.scrape_interval * 3 * 1000)
+    ups = await ctx.storage.query_latest(Selector("up"), 0)
+    by_host: dict[str, list[tuple[int, float]]] = {}
+    for latest in ups:
+        by_host.setdefault(label_value(latest.labels, "host"), []).append(
+            (latest.ts_ms, latest.value)
+        )
+    usage: dict[str, dict[str, float]] = {}
+    for key, metric in USAGE_METRICS.items():
+        for latest in await ctx.storage.query_latest(Selector(metric), now - fresh_ms):
+            host = label_value(latest.labels, "host")
+            # a host with several filesystems is as full as its fullest one
+            usage.setdefault(host, {})[key] = max(latest.value, usage.get(host, {}).get(key, 0.0))
+    thresholds = ctx.thresholds()
+    out = []
+    for host in sorted(by_host):
+        up = any(value == 1.0 and now - ts <= fresh_ms for ts, value in by_host[host])
+        last_seen = await ctx.storage.last_seen(host)
+        levels, customized = thresholds.for_host(host)
+        values = usage.get(host, {})
+        out.append(
+            {
+                "host": host,
+                "up": up,
+                "last_seen": format_time(last_seen) if last_seen is not None else None,
+                **{key: values.get(key) for key in USAGE_METRICS},
+                "thresholds": {key: level.as_dict() for key, level in levels.items()},
+                "customized": customized,
+            }
+        )
+    return web.json_response({"hosts": out})
+
+
+def _shown_labels(labels: Labels) -> dict[str, str]:
+    return {k: v for k, v in labels if k not in HIDDEN_LABELS}
+
+
+def _csv(host: str, series: list[Series]) -> str:
+    columns = sorted({k for s in series for k, _ in s.labels if k not in HIDDEN_LABELS})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["time", "host", *columns, "value"])
+    for s in series:
+        shown = _shown_labels(s.labels)
+        cells = [shown.get(c, "") for c in columns]
+        for ts, value in s.points:
+            writer.writerow([format_time(ts, millis=True), host, *cells, repr(value)])
+    return buffer.getvalue()
+
+
+async def history(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    host = request.match_info["host"]
+    metric_text = request.query.get("metric", "")
+    if not metric_text:
+        raise BadParameter("metric", "required, e.g. metric=host_cpu_usage_percent")
+    try:
+        selector = parse_selector(metric_text)
+    except ValueError as exc:
+        raise BadParameter("metric", str(exc)) from None
+    now = now_ms()
+    start = _time_param(request, "start", "-1h", now)
+    end = _time_param(request, "end", "now", now)
+    if start >= end:
+        raise BadParameter("start", "must be before end")
+    step_ms = None
+    if "step" in request.query:
+        try:
+            step_ms = int(parse_duration(request.query["step"]) * 1000)
+        except ValueError as exc:
+            raise BadParameter("step", str(exc)) from None
+        if step_ms <= 0:
+            raise BadParameter("step", "must be greater than 0")
+        if (end - start) // step_ms > MAX_POINTS:
+            raise BadParameter(
+                "step", f"too small: more than {MAX_POINTS} points per series; use a larger step"
+            )
+    aggregate = request.query.get("aggregate", "mean")
+    if aggregate not in AGGREGATES:
+        raise BadParameter("aggregate", f"expected one of {', '.join(AGGREGATES)}")
+    output = request.query.get("format", "")
+    if output not in ("", "json", "csv"):
+        raise BadParameter("format", "expected json or csv")
+    wants_csv = output == "csv" or (not output and "text/csv" in request.headers.get("Accept", ""))
+
+    if await ctx.storage.last_seen(host) is None and not await ctx.storage.query_latest(
+        Selector("up").with_matcher("host", host), 0
+    ):
+        return error(404, f"unknown host {host!r}; GET /api/v1/hosts lists the known hosts")
+    query = RangeQuery(selector.with_matcher("host", host), start, end, step_ms, aggregate)
+    result = await ctx.storage.query_range(query)
+    if wants_csv:
+        filename = f"{host}-{selector.metric}.csv"
+        return web.Response(
+            text=_csv(host, result.series),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return web.json_response(
+        {
+            "host": host,
+            "metric": selector.metric,
+            "tier": result.tier,
+            "series": [
+                {"labels": _shown_labels(s.labels), "points": [[ts, v] for ts, v in s.points]}
+                for s in result.series
+            ],
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def own_metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[CONTEXT].registry)
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+def make_api(ctx: ApiContext, auth: AuthSettings) -> web.Application:
+    app = web.Application(middlewares=[auth_middleware(auth, "fleetpulse api"), error_middleware])
+    app[CONTEXT] = ctx
+    app.router.add_get("/api/v1/hosts", hosts)
+    app.router.add_get("/api/v1/hosts/{host}/metrics/history", history)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", own_metrics)
+    return app

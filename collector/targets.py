@@ -1,0 +1,64 @@
+"""Scrape targets: resolved from the config (and later file_sd) into what a scrape loop needs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ssl
+from dataclasses import dataclass, field
+
+from fleetpulse.config import ScrapeSettings, TargetSettings
+from fleetpulse.samples import Labels, make_labels
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    host: str
+    job: str
+    labels: Labels  # host, job and the configured labels, sorted
+    interval: float
+    timeout: float
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    ca_file: str | None = None
+    insecure: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.job}/{self.host}/{self.url}"
+
+    def offset(self) -> float:
+        """A stable start offset within the interval, so targets do not all fire at once."""
+        digest = hashlib.sha256(self.key.encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 * self.interval
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if self.insecure:
+            return False
+        if self.ca_file:
+            return ssl.create_default_context(cafile=self.ca_file)
+        return True
+
+
+def resolve_target(settings: TargetSettings, scrape: ScrapeSettings) -> Target:
+    headers: list[tuple[str, str]] = []
+    if settings.bearer_token:
+        headers.append(("Authorization", f"Bearer {settings.bearer_token}"))
+    elif settings.basic_auth_username:
+        pair = f"{settings.basic_auth_username}:{settings.basic_auth_password}".encode()
+        headers.append(("Authorization", f"Basic {base64.b64encode(pair).decode()}"))
+    labels = dict(settings.labels)
+    labels["host"] = settings.host
+    labels["job"] = settings.job
+    interval = settings.interval or scrape.interval
+    return Target(
+        url=settings.url,
+        host=settings.host,
+        job=settings.job,
+        labels=make_labels(labels),
+        interval=interval,
+        timeout=min(settings.timeout or scrape.timeout, interval),
+        headers=tuple(headers),
+        ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
+        insecure=settings.tls_insecure,
+    )

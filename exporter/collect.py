@@ -1,0 +1,138 @@
+"""The collection loop: each source on its own interval in a thread, rendered once into a cache.
+
+A scrape serves the cached bytes and never collects, so scrapes stay cheap and a slow source
+never delays them. A failing source keeps its error counter and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import ProcessCollector
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import Metric as Family
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from exporter.sources.base import Source, family
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSchedule:
+    source: Source
+    interval: float
+    timeout: float
+
+
+class _FamilySet:
+    """The object `generate_latest` renders: anything with `collect()` will do."""
+
+    def __init__(self, families: Iterable[Family]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Family]:
+        return self._families
+
+
+class ExpositionCache:
+    """Latest families per source, rendered to bytes once per change."""
+
+    def __init__(self, source_names: Sequence[str]) -> None:
+        self._lock = threading.Lock()
+        self._families: dict[str, list[Family]] = {}
+        self._durations = {name: 0.0 for name in source_names}
+        self._errors = {name: 0 for name in source_names}
+        self._process = ProcessCollector(registry=None)
+        self._text = b""
+        self._openmetrics: bytes | None = None
+        self.ready = asyncio.Event()
+
+    def update(self, source: str, families: list[Family] | None, duration: float) -> None:
+        """Store a source's result (None: it failed, so its families are dropped)."""
+        with self._lock:
+            self._durations[source] = duration
+            if families is None:
+                self._errors[source] += 1
+                self._families.pop(source, None)
+            else:
+                self._families[source] = families
+            self._text = generate_latest(_FamilySet(self._all_families()))
+            self._openmetrics = None
+
+    def _self_families(self) -> list[Family]:
+        duration = family("exporter_collect_duration_seconds")
+        errors = family("exporter_collect_errors_total")
+        for name in sorted(self._durations):
+            duration.add_metric([name], self._durations[name])
+            errors.add_metric([name], float(self._errors[name]))
+        return [duration, errors]
+
+    def _all_families(self) -> list[Family]:
+        out: list[Family] = []
+        for name in sorted(self._families):
+            out += self._families[name]
+        out += self._self_families()
+        out += self._process.collect()
+        return out
+
+    def text(self) -> bytes:
+        return self._text
+
+    def openmetrics(self) -> bytes:
+        with self._lock:
+            if self._openmetrics is None:
+                self._openmetrics = generate_openmetrics(_FamilySet(self._all_families()))  # type: ignore[no-untyped-call]
+            return self._openmetrics
+
+    def error_count(self, source: str) -> int:
+        return self._errors.get(source, 0)
+
+
+def collect_once(source: Source) -> list[Family]:
+    return source.collect()
+
+
+async def run_source(schedule: SourceSchedule, cache: ExpositionCache) -> None:
+    """Collect one source forever on its interval; errors are counted and logged, not raised."""
+    source = schedule.source
+    next_run = time.monotonic()
+    while True:
+        started = time.monotonic()
+        families: list[Family] | None
+        try:
+            families = await asyncio.wait_for(
+                asyncio.to_thread(collect_once, source), schedule.timeout
+            )
+        except TimeoutError:
+            families = None
+            log.warning("source timed out source=%s timeout=%.1fs", source.name, schedule.timeout)
+        except Exception as exc:  # a source's own bug must not stop the other sources
+            families = None
+            log.warning(
+                "source failed source=%s error=%s: %s", source.name, type(exc).__name__, exc
+            )
+        duration = time.monotonic() - started
+        await asyncio.to_thread(cache.update, source.name, families, duration)
+        cache.ready.set()
+        if duration > schedule.interval:
+            log.warning(
+                "slow collection source=%s took=%.2fs interval=%.0fs",
+                source.name,
+                duration,
+                schedule.interval,
+            )
+        next_run += schedule.interval
+        next_run = max(next_run, time.monotonic())
+        await asyncio.sleep(next_run - time.monotonic())
+
+
+async def run_collection(schedules: Sequence[SourceSchedule], cache: ExpositionCache) -> None:
+    async with asyncio.TaskGroup() as group:
+        for schedule in schedules:
+            group.create_task(run_source(schedule, cache), name=f"source-{schedule.source.name}")

@@ -1,0 +1,60 @@
+"""The exporter's HTTP server: /metrics from the cache, /healthz, optional auth and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from exporter.collect import ExpositionCache
+from fleetpulse.httpauth import AuthSettings, auth_middleware
+
+log = logging.getLogger(__name__)
+
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+CACHE_KEY = web.AppKey("cache", ExpositionCache)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    cert_file: Path
+    key_file: Path
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def wants_openmetrics(accept: str) -> bool:
+    return "application/openmetrics-text" in accept
+
+
+async def metrics(request: web.Request) -> web.Response:
+    cache = request.app[CACHE_KEY]
+    if not cache.ready.is_set():
+        # the first collection is still running; wait briefly rather than serve nothing
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cache.ready.wait(), 5.0)
+    if wants_openmetrics(request.headers.get("Accept", "")):
+        body = await asyncio.to_thread(cache.openmetrics)
+        return web.Response(body=body, headers={"Content-Type": OPENMETRICS_TYPE})
+    return web.Response(body=cache.text(), headers={"Content-Type": TEXT_TYPE})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def make_app(cache: ExpositionCache, auth: AuthSettings) -> web.Application:
+    app = web.Application(middlewares=[auth_middleware(auth, "fleetpulse exporter")])
+    app[CACHE_KEY] = cache
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,7 @@
+"""`python -m fleetpulse` runs the CLI, as the `fleetpulse` console script does."""
+
+import sys
+
+from fleetpulse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,244 @@
+"""`fleetpulse.yaml`: loaded once, validated at the edge, and turned into frozen settings.
+
+Every mistake is reported as `file:line: key: what was expected`, all at once.
+Relative paths resolve against the config file's folder, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from alerting.settings import AlertingSettings, parse_alerting
+from exporter.settings import ExporterSettings, parse_exporter
+from fleetpulse.listen import Listen, listen_value, parse_listen
+from fleetpulse.yamlfile import MapView, Node, Reader, load_yaml, resolve_path
+
+__all__ = ["AlertingSettings", "ExporterSettings", "Listen", "parse_listen"]
+
+DEFAULT_DATA_DIR = Path("fleetpulse-data")
+STORAGE_BACKENDS = ("sqlite", "influxdb")
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteSettings:
+    path: Path | None = None  # None: <data dir>/metrics.db
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxSettings:
+    url: str = "http://localhost:8086"
+    org: str = "fleetpulse"
+    token: str = field(default="", repr=False)
+    bucket: str = "fleetpulse"
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    backend: str = "sqlite"
+    sqlite: SqliteSettings = SqliteSettings()
+    influxdb: InfluxSettings = InfluxSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    raw: float = 48 * 3600.0
+    hourly: float = 30 * 86400.0
+    daily: float = 730 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSettings:
+    url: str
+    host: str
+    job: str = "fleetpulse"
+    labels: tuple[tuple[str, str], ...] = ()
+    interval: float | None = None  # None: scrape.interval
+    timeout: float | None = None  # None: scrape.timeout
+    bearer_token: str = field(default="", repr=False)
+    basic_auth_username: str = ""
+    basic_auth_password: str = field(default="", repr=False)
+    tls_ca_file: Path | None = None
+    tls_insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeSettings:
+    interval: float = 15.0
+    timeout: float = 5.0
+    targets: tuple[TargetSettings, ...] = ()
+    file_sd: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    listen: Listen = Listen("127.0.0.1", 9185)
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    storage: StorageSettings = StorageSettings()
+    retention: RetentionSettings = RetentionSettings()
+    scrape: ScrapeSettings = ScrapeSettings()
+    alerting: AlertingSettings = AlertingSettings()
+    api: ApiSettings = ApiSettings()
+    exporter: ExporterSettings = ExporterSettings()
+    source: Path | None = None  # the file it came from
+
+
+TOP_KEYS = frozenset({"storage", "retention", "scrape", "alerting", "api", "exporter"})
+
+
+def load_config(path: Path | None) -> Config:
+    """The config in `path`, or the defaults when `path` is None. Raises ConfigError."""
+    if path is None:
+        return Config()
+    root = load_yaml(path)
+    reader = Reader(str(path))
+    config = config_from_tree(root, reader, base=path.resolve().parent)
+    reader.raise_if_problems()
+    return Config(
+        storage=config.storage,
+        retention=config.retention,
+        scrape=config.scrape,
+        alerting=config.alerting,
+        api=config.api,
+        exporter=config.exporter,
+        source=path,
+    )
+
+
+def config_from_tree(root: Node, reader: Reader, base: Path) -> Config:
+    top = MapView(reader, root)
+    top.check_keys(TOP_KEYS)
+    return Config(
+        storage=_storage(top.section("storage"), base),
+        retention=_retention(top.section("retention")),
+        scrape=_scrape(top.section("scrape"), base),
+        alerting=parse_alerting(top.section("alerting"), base),
+        api=_api(top.section("api")),
+        exporter=parse_exporter(top.section("exporter")),
+    )
+
+
+def _storage(view: MapView, base: Path) -> StorageSettings:
+    view.check_keys({"backend", "sqlite", "influxdb"})
+    sqlite_view = view.section("sqlite")
+    sqlite_view.check_keys({"path"})
+    sqlite_path = sqlite_view.text("path")
+    influx = view.section("influxdb")
+    influx.check_keys({"url", "org", "token", "token_file", "bucket", "timeout"})
+    defaults = InfluxSettings()
+    return StorageSettings(
+        backend=view.choice("backend", "sqlite", STORAGE_BACKENDS),
+        sqlite=SqliteSettings(resolve_path(base, sqlite_path) if sqlite_path else None),
+        influxdb=InfluxSettings(
+            url=influx.text("url", defaults.url),
+            org=influx.text("org", defaults.org),
+            token=influx.secret("token"),
+            bucket=influx.text("bucket", defaults.bucket),
+            timeout=influx.positive_duration("timeout", defaults.timeout),
+        ),
+    )
+
+
+def _retention(view: MapView) -> RetentionSettings:
+    view.check_keys({"raw", "hourly", "daily"})
+    defaults = RetentionSettings()
+    retention = RetentionSettings(
+        raw=view.positive_duration("raw", defaults.raw),
+        hourly=view.positive_duration("hourly", defaults.hourly),
+        daily=view.positive_duration("daily", defaults.daily),
+    )
+    if retention.raw < 3600:
+        view.reader.problem(
+            view.line_of("raw"),
+            view.key_path("raw"),
+            "expected at least 1h, so the hourly rollup has raw data to read",
+        )
+    return retention
+
+
+TARGET_KEYS = frozenset(
+    {
+        "url",
+        "host",
+        "job",
+        "labels",
+        "interval",
+        "timeout",
+        "bearer_token",
+        "bearer_token_file",
+        "basic_auth",
+        "tls",
+    }
+)
+
+
+def parse_target(view: MapView, base: Path) -> TargetSettings | None:
+    """One scrape target (from the config or a file_sd file); None when it is invalid."""
+    view.check_keys(TARGET_KEYS)
+    url = view.text("url")
+    parts = urlsplit(url)
+    if not url:
+        view.reader.problem(
+            view.line, view.key_path("url"), "required: the exporter's /metrics URL"
+        )
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        view.reader.problem(
+            view.line_of("url"),
+            view.key_path("url"),
+            f"expected an http:// or https:// URL with a host, got {url!r}",
+        )
+        return None
+    basic = view.section("basic_auth")
+    basic.check_keys({"username", "password", "password_file"})
+    tls = view.section("tls")
+    tls.check_keys({"ca_file", "insecure_skip_verify"})
+    ca_file = tls.text("ca_file")
+    return TargetSettings(
+        url=url,
+        host=view.text("host") or parts.hostname,
+        job=view.text("job", "fleetpulse"),
+        labels=tuple(sorted(view.text_map("labels").items())),
+        interval=view.positive_duration("interval", 0.0) or None,
+        timeout=view.positive_duration("timeout", 0.0) or None,
+        bearer_token=view.secret("bearer_token"),
+        basic_auth_username=basic.text("username"),
+        basic_auth_password=basic.secret("password"),
+        tls_ca_file=resolve_path(base, ca_file) if ca_file else None,
+        tls_insecure=tls.flag("insecure_skip_verify", False),
+    )
+
+
+def _scrape(view: MapView, base: Path) -> ScrapeSettings:
+    view.check_keys({"interval", "timeout", "targets", "file_sd"})
+    defaults = ScrapeSettings()
+    interval = view.positive_duration("interval", defaults.interval)
+    timeout = view.positive_duration("timeout", defaults.timeout)
+    if timeout > interval:
+        view.reader.problem(
+            view.line_of("timeout"),
+            view.key_path("timeout"),
+            "expected a timeout no longer than the interval",
+        )
+    targets = []
+    for i, node in enumerate(view.items("targets")):
+        target = parse_target(MapView(view.reader, node, f"{view.key_path('targets')}[{i}]"), base)
+        if target is not None:
+            targets.append(target)
+    file_sd = tuple(str(resolve_path(base, pattern)) for pattern in view.text_list("file_sd"))
+    return ScrapeSettings(
+        interval=interval, timeout=timeout, targets=tuple(targets), file_sd=file_sd
+    )
+
+
+def _api(view: MapView) -> ApiSettings:
+    view.check_keys({"listen", "token", "token_file"})
+    return ApiSettings(
+        listen=listen_value(view, "listen", ApiSettings().listen), token=view.secret("token")
+    )

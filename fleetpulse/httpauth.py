@@ -1,0 +1,82 @@
+"""Bearer or basic auth for our HTTP servers (exporter and API), compared in constant time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Tokens in URLs end up in proxy logs and shell history, so they are refused outright.
+QUERY_SECRET_KEYS = ("token", "access_token", "bearer_token", "api_key")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    bearer_token: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    open_paths: frozenset[str] = frozenset({"/healthz"})
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bearer_token or self.username)
+
+
+def _equal(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check_authorization(header: str, auth: AuthSettings) -> bool:
+    scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and auth.bearer_token:
+        return _equal(credentials, auth.bearer_token)
+    if scheme.lower() == "basic" and auth.username:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user, _, password = decoded.partition(":")
+        # evaluate both comparisons so timing does not reveal which part was wrong
+        return _equal(user, auth.username) & _equal(password, auth.password)
+    return False
+
+
+def auth_middleware(auth: AuthSettings, realm: str) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if any(key in request.query for key in QUERY_SECRET_KEYS):
+            log.warning(
+                "refused credentials in query string remote=%s path=%s",
+                request.remote,
+                request.path,
+            )
+            return web.json_response(
+                {"error": "credentials in the URL are refused; send an Authorization header"},
+                status=400,
+            )
+        if not auth.enabled or request.path in auth.open_paths:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        if not check_authorization(header, auth):
+            reason = "missing credentials" if not header else "wrong credentials"
+            log.warning(
+                "auth failed remote=%s path=%s reason=%s", request.remote, request.path, reason
+            )
+            challenge = "Basic" if auth.username and not auth.bearer_token else "Bearer"
+            return web.json_response(
+                {"error": f"unauthorized: {reason}"},
+                status=401,
+                headers={"WWW-Authenticate": f'{challenge} realm="{realm}"'},
+            )
+        return await handler(request)
+
+    return middleware

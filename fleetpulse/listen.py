@@ -1,0 +1,38 @@
+"""Listen addresses (`host:port`, `[v6]:port`, `:port`) as typed values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetpulse.yamlfile import MapView
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> Listen:
+    """`host:port`, `[v6]:port` or `:port` (all interfaces)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"expected host:port, got {text!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected a port from 0 to 65535, got {port_text!r}")
+    return Listen(host, int(port_text))
+
+
+def listen_value(view: MapView, key: str, default: Listen) -> Listen:
+    text = view.text(key)
+    if not text:
+        return default
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        view.reader.problem(view.line_of(key), view.key_path(key), str(exc))
+        return default

@@ -1,0 +1,44 @@
+"""Clock helpers and the time formats users type: RFC 3339, relative (`-24h`), `now`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fleetpulse.durations import parse_duration
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def parse_time(text: str, now: int | None = None) -> int:
+    """Milliseconds for RFC 3339, `now`, a relative `-24h`, or unix seconds; ValueError if not."""
+    text = text.strip()
+    reference = now_ms() if now is None else now
+    if text in ("", "now"):
+        return reference
+    if text.startswith("-"):
+        return reference - int(parse_duration(text[1:]) * 1000)
+    try:
+        return int(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"expected RFC 3339 (2026-11-27T10:00:00Z), a relative time like -24h, or now; "
+            f"got {text!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def format_time(ms: int, *, millis: bool = False) -> str:
+    """RFC 3339 in UTC with a Z, to the second (or the millisecond, when it has any)."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    if millis and ms % 1000:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,118 @@
+"""`fleetpulse up`: exporter, collector, alert engine and API in one process on one machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from prometheus_client import CollectorRegistry
+
+from alerting.service import AlertEngine
+from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
+from collector.api import ApiContext, make_api
+from collector.service import Collector
+from collector.storage import describe_storage, open_storage
+from collector.targets import resolve_target
+from exporter.service import start_exporter
+from fleetpulse import __version__
+from fleetpulse.config import Config, Listen, TargetSettings
+from fleetpulse.durations import format_duration
+from fleetpulse.httpauth import AuthSettings
+from fleetpulse.service import start_site
+
+log = logging.getLogger(__name__)
+LOCAL_EXPORTER = Listen("127.0.0.1", 9184)
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so Ctrl-C ends cleanly instead of with a traceback."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Windows has no loop signal handlers; there Ctrl-C still raises KeyboardInterrupt
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, event.set)
+    return event
+
+
+def load_thresholds_for(config: Config) -> Thresholds:
+    path = find_thresholds_file(config.alerting.rules)
+    return load_thresholds(path) if path else Thresholds()
+
+
+async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> None:
+    """Run everything until SIGINT/SIGTERM. Config and rule errors raise before anything binds."""
+    engine_settings = config.alerting
+    thresholds = load_thresholds_for(config)
+    stopping = stop_event()
+    engine = AlertEngine(engine_settings)
+    engine.load()
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    storage = await open_storage(config, data_dir)
+    try:
+        exporter = await start_exporter(
+            config.exporter,
+            config.exporter.listen if config.exporter.listen_set else LOCAL_EXPORTER,
+        )
+        try:
+            scrape_host = (
+                "127.0.0.1" if exporter.listen.host in ("0.0.0.0", "::") else exporter.listen.host
+            )
+            local = TargetSettings(
+                url=f"http://{Listen(scrape_host, exporter.listen.port)}/metrics",
+                host=socket.gethostname(),
+            )
+            targets = [resolve_target(t, config.scrape) for t in (local, *config.scrape.targets)]
+            registry = CollectorRegistry(auto_describe=True)
+            collector = Collector(storage, registry)
+            await collector.start(targets)
+            ctx = ApiContext(storage, lambda: thresholds, config.scrape.interval, registry)
+            api_runner, api_listen = await start_site(
+                make_api(ctx, AuthSettings(bearer_token=config.api.token)), config.api.listen
+            )
+            engine_task = asyncio.create_task(engine.run(storage), name="alert-engine")
+            retention = config.retention
+            print(
+                f"FleetPulse {__version__} is up\n"
+                f"  exporter  http://{exporter.listen}/metrics\n"
+                f"  api       http://{api_listen}/api/v1/hosts\n"
+                f"  store     {describe_storage(config, data_dir)} (raw "
+                f"{format_duration(retention.raw)}, hourly {format_duration(retention.hourly)}, "
+                f"daily {format_duration(retention.daily)})\n"
+                f"  targets   {len(targets)} (the local exporter + {len(targets) - 1} configured), "
+                f"every {format_duration(config.scrape.interval)}\n"
+                f"  rules     {len(engine.rules)} in {engine.files} files "
+                f"({', '.join(str(p) for p in engine_settings.rules)})\n"
+                "Press Ctrl-C to stop.",
+                file=out,
+                flush=True,
+            )
+            await stopping.wait()
+            print("Stopping…", file=out, flush=True)
+            engine_task.cancel()
+            await asyncio.gather(engine_task, return_exceptions=True)
+            await collector.stop()
+            await api_runner.cleanup()
+        finally:
+            await exporter.stop()
+    finally:
+        await storage.close()
+
+
+def with_overrides(
+    config: Config, exporter_listen: Listen | None, api_listen: Listen | None
+) -> Config:
+    if exporter_listen is not None:
+        config = replace(
+            config, exporter=replace(config.exporter, listen=exporter_listen, listen_set=True)
+        )
+    if api_listen is not None:
+        config = replace(config, api=replace(config.api, listen=api_listen))
+    return config

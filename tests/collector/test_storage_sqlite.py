@@ -1,0 +1,128 @@
+"""The embedded store on a real SQLite file: writes, range and latest queries, other readers."""
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from collector.storage.port import RangeQuery, StorageError
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.config import RetentionSettings
+from fleetpulse.samples import Sample, make_labels
+from fleetpulse.selector import Selector, parse_selector
+from fleetpulse.timeutil import now_ms
+
+WEB = make_labels({"host": "web-1", "job": "fleetpulse"})
+
+
+def disk(mount: str, host: str = "web-1") -> tuple[tuple[str, str], ...]:
+    return make_labels({"host": host, "job": "fleetpulse", "mountpoint": mount})
+
+
+@pytest.fixture
+async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    storage = await SqliteStorage.open(tmp_path / "data" / "metrics.db", RetentionSettings())
+    yield storage
+    await storage.close()
+
+
+async def test_written_points_come_back_per_series_in_order(store: SqliteStorage) -> None:
+    t0 = now_ms() - 60_000
+    await store.write(
+        [
+            Sample("host_disk_usage_percent", disk(m), v + i, t0 + i * 1000)
+            for i in range(5)
+            for m, v in (("/", 10.0), ("/data", 50.0))
+        ]
+    )
+    result = await store.query_range(
+        RangeQuery(parse_selector('host_disk_usage_percent{host="web-1"}'), t0, t0 + 10_000)
+    )
+    assert result.tier == "raw"
+    assert {dict(s.labels)["mountpoint"]: s.points for s in result.series} == {
+        "/": [(t0 + i * 1000, 10.0 + i) for i in range(5)],
+        "/data": [(t0 + i * 1000, 50.0 + i) for i in range(5)],
+    }
+
+
+async def test_rewriting_the_same_samples_does_not_duplicate(store: SqliteStorage) -> None:
+    t0 = now_ms() - 10_000
+    batch = [Sample("up", WEB, 1.0, t0 + i) for i in range(3)]
+    await store.write(batch)
+    await store.write(batch)
+    result = await store.query_range(RangeQuery(Selector("up"), t0 - 1, t0 + 10))
+    assert result.series[0].points == [(t0, 1.0), (t0 + 1, 1.0), (t0 + 2, 1.0)]
+
+
+async def test_step_buckets_aggregate_by_mean_min_max_last(store: SqliteStorage) -> None:
+    t0 = (now_ms() // 60_000 - 5) * 60_000
+    await store.write([Sample("m", WEB, float(i), t0 + i * 10_000) for i in range(12)])
+    selector = Selector("m")
+    expected = {
+        "mean": [2.5, 8.5],
+        "min": [0.0, 6.0],
+        "max": [5.0, 11.0],
+        "last": [5.0, 11.0],
+        "count": [6.0, 6.0],
+        "sum": [15.0, 51.0],
+    }
+    for aggregate, values in expected.items():
+        result = await store.query_range(RangeQuery(selector, t0, t0 + 119_999, 60_000, aggregate))
+        assert result.series[0].points == [(t0, values[0]), (t0 + 60_000, values[1])], aggregate
+
+
+async def test_regex_and_negative_matchers_select_series(store: SqliteStorage) -> None:
+    t = now_ms()
+    await store.write([Sample("d", disk(m), 1.0, t) for m in ("/", "/data", "/boot")])
+    latest = await store.query_latest(parse_selector('d{mountpoint=~"/d.*|/", mountpoint!="/"}'), 0)
+    assert [dict(v.labels)["mountpoint"] for v in latest] == ["/data"]
+
+
+async def test_latest_and_last_seen(store: SqliteStorage) -> None:
+    t = now_ms()
+    await store.write([Sample("up", WEB, 1.0, t - 2000), Sample("up", WEB, 0.0, t - 1000)])
+    (latest,) = await store.query_latest(Selector("up"), t - 60_000)
+    assert (latest.ts_ms, latest.value) == (t - 1000, 0.0)
+    assert await store.last_seen("web-1") == t - 2000
+    assert await store.last_seen("nobody") is None
+    assert await store.query_latest(Selector("up"), t) == []
+
+
+async def test_nan_values_are_stored_as_gaps(store: SqliteStorage) -> None:
+    t = now_ms()
+    await store.write([Sample("g", WEB, float("nan"), t - 1), Sample("g", WEB, 2.0, t)])
+    result = await store.query_range(RangeQuery(Selector("g"), t - 10, t))
+    assert result.series[0].points == [(t, 2.0)]
+
+
+async def test_another_process_reads_while_the_collector_writes(
+    store: SqliteStorage, tmp_path: Path
+) -> None:
+    t = now_ms()
+    await store.write([Sample("up", WEB, 1.0, t)])
+    script = (
+        "import sqlite3, sys, json; "
+        "c = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True); "
+        "print(json.dumps(c.execute('select count(*) from raw').fetchone()[0]))"
+    )
+    for i in range(3):
+        await store.write([Sample("up", WEB, 1.0, t + 1 + i)])
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", script, str(store.path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert json.loads(out.stdout) == 2 + i
+
+
+async def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="not a database"):
+        await SqliteStorage.open(path, RetentionSettings())

@@ -1,0 +1,148 @@
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fleetpulse.config import Config, Listen, load_config
+from fleetpulse.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleetpulse.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_no_file_gives_the_documented_defaults() -> None:
+    config = load_config(None)
+    assert config == Config()
+    assert config.scrape.interval == 15.0
+    assert config.api.listen == Listen("127.0.0.1", 9185)
+    assert config.retention.raw == 48 * 3600
+
+
+def test_example_config_loads_and_resolves_paths_beside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFLUX_TOKEN", "t0ken")
+    config = load_config(ROOT / "fleetpulse.example.yaml")
+    assert config.storage.influxdb.token == "t0ken"
+    assert config.scrape.targets[0].host == "web-1"
+    assert config.scrape.targets[0].labels == (("role", "game"),)
+    assert config.alerting.rules == (ROOT / "rules",)
+    assert config.exporter.listen_set is True
+
+
+def test_unknown_key_names_file_line_and_the_allowed_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  interval: 15s\n  tiemout: 5s\n")
+    assert problems(path) == [
+        f"{path}:3: scrape.tiemout: unknown key; expected one of: file_sd, interval, targets, "
+        "timeout"
+    ]
+
+
+def test_bad_duration_names_file_line_key_and_an_example(tmp_path: Path) -> None:
+    path = write(tmp_path, "retention:\n  raw: 48h\n  hourly: 30 days\n")
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:3: retention.hourly: expected a duration like 15s")
+    assert "'30 days'" in line
+
+
+def test_bare_number_duration_asks_for_a_unit(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  interval: 15\n")
+    assert problems(path) == [
+        f"{path}:2: scrape.interval: expected a duration like 15s, 5m, 48h or 30d; got the bare "
+        "number 15; add a unit, e.g. 15s"
+    ]
+
+
+def test_bad_yaml_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  interval: 15s\n  targets: [\n")
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:3: invalid YAML")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "storage: {backend: postgres}\nscrape:\n  timeout: 1m\n  targets:\n    - url: ftp://x\n"
+        "exporter: {listen: nowhere}\napi: {listen: '127.0.0.1:99999'}\n",
+    )
+    found = problems(path)
+    assert [p.split(": ")[1] for p in found] == [
+        "storage.backend",
+        "scrape.timeout",
+        "scrape.targets[0].url",
+        "exporter.listen",
+        "api.listen",
+    ]
+
+
+def test_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  targets: {url: http://a}\nalerting:\n  rules: rules/\n")
+    assert problems(path) == [
+        f"{path}:2: scrape.targets: expected a list, got a mapping",
+        f"{path}:4: alerting.rules: expected a list, got a string",
+    ]
+
+
+def test_env_interpolation_reads_scalars_and_refuses_unset_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FP_TEST_TOKEN", "s3cret")
+    monkeypatch.delenv("FP_TEST_UNSET", raising=False)
+    path = write(
+        tmp_path, "api:\n  token: ${FP_TEST_TOKEN}\n  listen: ${FP_TEST_LISTEN:-127.0.0.1:1}\n"
+    )
+    config = load_config(path)
+    assert config.api.token == "s3cret"
+    assert config.api.listen == Listen("127.0.0.1", 1)
+    path = write(tmp_path, "api:\n  token: ${FP_TEST_UNSET}\n")
+    (line,) = problems(path)
+    assert "FP_TEST_UNSET is not set" in line and line.startswith(f"{path}:2: api.token")
+
+
+def test_secret_from_file_and_its_value_never_in_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("file-secret\n")
+    path = write(tmp_path, f"api:\n  token_file: {secret}\n")
+    config = load_config(path)
+    assert config.api.token == "file-secret"
+    assert "file-secret" not in repr(config)
+
+
+def test_unreadable_secret_file_is_a_problem_without_the_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, f"api:\n  token_file: {tmp_path / 'missing'}\n")
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:2: api.token_file: cannot read the secret file")
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  interval: 15s\n  interval: 30s\n")
+    assert problems(path) == [f"{path}:3: scrape.interval: duplicate key"]
+
+
+def test_timeout_longer_than_interval_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  interval: 5s\n  timeout: 10s\n")
+    assert problems(path) == [
+        f"{path}:3: scrape.timeout: expected a timeout no longer than the interval"
+    ]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=200))
+def test_any_text_either_loads_or_fails_with_a_located_problem(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(str(p).startswith(str(path)) for p in exc.problems)
