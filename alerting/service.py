@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from alerting.rules import RuleRef, load_rules, rule_files
+from alerting.settings import AlertingSettings
 from collector.storage.port import Storage
-from fleetpulse.config import AlertingSettings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class AlertEngine:
         self.rules = load_rules(self.settings.rules)
         log.info("rules loaded rules=%d files=%d", len(self.rules), self.files)
 
-    async def run(self, storage: Storage) -> None:
+    async def run(self, storage: Storage, data_dir: Path) -> None:
         # Evaluation of the loaded rules arrives with the alert engine issue; until then the
         # loop only keeps its schedule so that `fleetpulse up` has every part in place.
         while True:

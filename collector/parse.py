@@ -61,8 +61,9 @@ _NON_FINITE_LITERALS: Final = frozenset({"NaN", "+Inf", "-Inf", "Inf"})  # as ex
 # match is line n. Groups: (1) metric name, (2) label-set text, (3) value, (4) timestamp, all
 # of the canonical shape `name{a="x"} value timestamp` with single spaces; or (5) any other line
 # that is not a comment, for the careful path. Comments and empty lines leave all groups empty.
-# The value alternatives are exactly what Go's ParseFloat takes in this shape (no "_", no hex);
-# label text is checked by _parse_simple_label_set; a timestamp of up to 18 digits fits int64.
+# The value alternatives are the common spellings Go's ParseFloat takes (others, like "nan" or
+# "+Infinity", go the careful way); label text is checked by _parse_simple_label_set; a
+# timestamp of up to 18 digits always fits in int64.
 _ROW_RE: Final = re.compile(
     r"""
     (?:
@@ -78,6 +79,7 @@ _ROW_RE: Final = re.compile(
     """,
     re.VERBOSE,
 )
+_CHUNK_CHARS: Final = 65_536  # text per regex pass; see parse_exposition
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _MS_PER_SECOND: Final = 1000
@@ -110,40 +112,47 @@ def parse_exposition(body: bytes | str, *, openmetrics: bool = False) -> list[Pa
         # off in transit, and its last value may be truncated too.
         raise ParseError(text.count("\n") + 1, "the last line does not end with a line feed")
 
-    label_sets = _LABEL_SETS
-    if len(label_sets) > _CACHE_MAX_ENTRIES:
-        label_sets.clear()
-    known_label_set = label_sets.get
+    known_label_set = _LABEL_SETS.get
     samples: list[ParsedSample] = []
     append = samples.append
     # Building the tuple directly skips NamedTuple's Python-level __new__: half the cost.
     new_tuple = tuple.__new__
     lines: list[str] | None = None  # split only if some line needs the careful path
 
-    # One C-level pass cuts every line into fields; see _ROW_RE for what each group holds.
-    for lineno, (name, content, value_text, stamp, other) in enumerate(_ROW_RE.findall(text), 1):
-        if name:
-            labels = known_label_set(content) if content else _NO_LABELS
-            if labels is None:
-                labels = _parse_simple_label_set(content)
-            if labels is not None:
-                value = float(value_text)  # the pattern admits only what float() takes
-                # value - value is 0.0 unless value is nan or ±inf; "1e999" overflows to inf
-                # and is invalid (out of range), so non-finite values must be spelled out.
-                if value - value == 0.0 or value_text in _NON_FINITE_LITERALS:
-                    if not stamp:
-                        append(new_tuple(ParsedSample, (name, labels, value, None)))
-                        continue
-                    if not openmetrics:  # OpenMetrics stamps are seconds: the slow path scales
-                        append(new_tuple(ParsedSample, (name, labels, value, int(stamp))))
-                        continue
-        elif not other:
-            continue  # a comment or an empty line
-        if lines is None:
-            lines = text.split("\n")
-        sample = _parse_line(lines[lineno - 1], lineno, openmetrics)
-        if sample is not None:
-            append(sample)
+    # Regex passes cut every line into fields in C; see _ROW_RE for what each group holds.
+    # Working chunk by chunk keeps each list of rows small enough to stay in the CPU caches,
+    # which makes big bodies ~1.3x faster than one pass over everything.
+    find_rows = _ROW_RE.findall
+    first_line = 1
+    start = 0
+    while start < len(text):
+        stop = text.find("\n", start + _CHUNK_CHARS) + 1 or len(text)  # a chunk of whole lines
+        rows = find_rows(text, start, stop)
+        for lineno, (name, content, value_text, stamp, other) in enumerate(rows, first_line):
+            if name:
+                labels = known_label_set(content) if content else _NO_LABELS
+                if labels is None:
+                    labels = _parse_simple_label_set(content)
+                if labels is not None:
+                    value = float(value_text)  # the pattern admits only what float() takes
+                    # value - value is 0.0 unless value is nan or ±inf; "1e999" overflows to
+                    # inf and is invalid (out of range), so non-finite values must be spelled out.
+                    if value - value == 0.0 or value_text in _NON_FINITE_LITERALS:
+                        if not stamp:
+                            append(new_tuple(ParsedSample, (name, labels, value, None)))
+                            continue
+                        if not openmetrics:  # OpenMetrics stamps are seconds: the slow path
+                            append(new_tuple(ParsedSample, (name, labels, value, int(stamp))))
+                            continue
+            elif not other:
+                continue  # a comment or an empty line
+            if lines is None:
+                lines = text.split("\n")
+            sample = _parse_line(lines[lineno - 1], lineno, openmetrics)
+            if sample is not None:
+                append(sample)
+        first_line += len(rows)
+        start = stop
     return samples
 
 
@@ -362,7 +371,7 @@ def _parse_float(text: str, lineno: int, what: str) -> float:
         else:
             if value - value == 0.0 or text.lower() in _NON_FINITE_SPELLINGS:
                 return value
-    raise ParseError(lineno, f"invalid {what} {text!r}")
+    raise ParseError(lineno, f"invalid {what} {text!r}{_crlf_hint(text)}")
 
 
 def _parse_timestamp(text: str, lineno: int, openmetrics: bool) -> int:
@@ -383,7 +392,14 @@ def _parse_timestamp(text: str, lineno: int, openmetrics: bool) -> int:
         else:
             if _INT64_MIN <= milliseconds <= _INT64_MAX:
                 return milliseconds
-    raise ParseError(lineno, f"invalid timestamp {text!r} (expected integer milliseconds)")
+    raise ParseError(
+        lineno, f"invalid timestamp {text!r} (expected integer milliseconds){_crlf_hint(text)}"
+    )
+
+
+def _crlf_hint(text: str) -> str:
+    # A token ending in "\r" almost always means a body written with CRLF line ends.
+    return "; lines must end with a line feed alone, not CRLF" if text.endswith("\r") else ""
 
 
 def _check_exemplar(line: str, pos: int, lineno: int) -> None:

@@ -1,19 +1,28 @@
-"""The collector service: scrape loops for every target, writing through the storage port."""
+"""The collector service: scrape loops for every target writing through the storage port, and
+the HTTP API."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from alerting.thresholds import Thresholds
+from collector.api import ApiContext, make_api
 from collector.scrape import ScrapeLoop, ScrapeResult
 from collector.storage.port import Storage, StorageError
-from collector.targets import Target
+from collector.targets import Target, resolve_target
+from fleetpulse.config import Config, Listen, TargetSettings
+from fleetpulse.httpauth import AuthSettings
 from fleetpulse.samples import Sample
+from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +107,39 @@ class Collector:
         if self._session is not None:
             await self._session.close()
         log.info("collector stopped")
+
+
+@dataclass
+class RunningCollector:
+    collector: Collector
+    api_runner: web.AppRunner
+    api_listen: Listen
+    targets: int
+
+    async def stop(self) -> None:
+        await self.collector.stop()
+        await self.api_runner.cleanup()
+
+
+async def start_collector(
+    config: Config,
+    storage: Storage,
+    data_dir: Path,
+    extra_targets: Sequence[TargetSettings] = (),
+    thresholds: Callable[[], Thresholds] = Thresholds,
+) -> RunningCollector:
+    """Scrape loops for `extra_targets` + the configured targets, and the HTTP API."""
+    targets = [resolve_target(t, config.scrape) for t in (*extra_targets, *config.scrape.targets)]
+    registry = CollectorRegistry(auto_describe=True)
+    collector = Collector(storage, registry)
+    await collector.start(targets)
+    ctx = ApiContext(storage, thresholds, config.scrape.interval, registry)
+    try:
+        api_runner, api_listen = await start_site(
+            make_api(ctx, AuthSettings(bearer_token=config.api.token)), config.api.listen
+        )
+    except OSError:
+        await collector.stop()
+        raise
+    log.info("api listening address=%s auth=%s", api_listen, bool(config.api.token))
+    return RunningCollector(collector, api_runner, api_listen, len(targets))

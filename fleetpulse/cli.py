@@ -68,6 +68,49 @@ def cmd_exporter(args: argparse.Namespace) -> int:
     return run_exporter(config, args)
 
 
+def cmd_collector(args: argparse.Namespace) -> int:
+    from collector.main import run_collector
+
+    return run_collector(read_config(args), args)
+
+
+def cmd_influx_setup(args: argparse.Namespace) -> int:
+    from collector.main import run_influx_setup
+
+    return run_influx_setup(read_config(args), args)
+
+
+def cmd_alerting(args: argparse.Namespace) -> int:
+    from alerting.main import run_alerting
+
+    return run_alerting(read_config(args), args)
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from alerting.main import run_rules_check
+
+    return run_rules_check(args)
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from alerting.main import run_rules_test
+
+    return run_rules_test(args)
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    from alerting.main import run_notify_test
+
+    return run_notify_test(read_config(args), args)
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise argparse.ArgumentTypeError(f"expected i/n with 0 <= i < n, e.g. 0/3; got {text!r}")
+    return int(index), int(count)
+
+
 def add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
@@ -147,7 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
         "HTTP API.",
     )
     add_service_options(collector)
-    collector.set_defaults(func=not_yet("collector", 4))
+    collector.add_argument(
+        "--shard",
+        type=shard_arg,
+        metavar="I/N",
+        help="scrape only the targets whose stable hash falls in shard I of N "
+        "(0-based), so N collectors split a fleet",
+    )
+    collector.set_defaults(func=cmd_collector)
 
     alerting = commands.add_parser(
         "alerting",
@@ -155,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate the rule files against the store and notify through Apprise.",
     )
     add_service_options(alerting)
-    alerting.set_defaults(func=not_yet("alerting", 5))
+    alerting.set_defaults(func=cmd_alerting)
 
     rules = commands.add_parser(
         "rules",
@@ -169,14 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate rule files and thresholds.yaml.",
     )
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="rule files or folders")
-    check.set_defaults(func=not_yet("rules check", 5))
+    check.set_defaults(func=cmd_rules_check)
     test = rules_commands.add_parser(
         "test",
         help="run rule unit tests (series in, expected alerts out)",
         description="Run rule unit tests in the spirit of `promtool test rules`.",
     )
     test.add_argument("file", type=Path, metavar="FILE", help="a rule test file")
-    test.set_defaults(func=not_yet("rules test", 5))
+    test.set_defaults(func=cmd_rules_test)
 
     notify = commands.add_parser(
         "notify", help="notification channels", description="Work with notification channels."
@@ -191,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_service_options(notify_test)
     notify_test.add_argument("channel", metavar="CHANNEL", help="a name under alerting.channels")
-    notify_test.set_defaults(func=not_yet("notify test", 5))
+    notify_test.set_defaults(func=cmd_notify_test)
 
     status = commands.add_parser(
         "status",
@@ -252,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create the buckets, their retention and the Flux downsampling tasks.",
     )
     add_service_options(setup)
-    setup.set_defaults(func=not_yet("influx setup", 4))
+    setup.set_defaults(func=cmd_influx_setup)
     return parser
 
 

@@ -12,20 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from prometheus_client import CollectorRegistry
-
 from alerting.service import AlertEngine
 from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
-from collector.api import ApiContext, make_api
-from collector.service import Collector
+from collector.service import start_collector
 from collector.storage import describe_storage, open_storage
-from collector.targets import resolve_target
 from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.config import Config, Listen, TargetSettings
 from fleetpulse.durations import format_duration
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
 LOCAL_EXPORTER = Listen("127.0.0.1", 9184)
@@ -62,31 +56,27 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
             config.exporter.listen if config.exporter.listen_set else LOCAL_EXPORTER,
         )
         try:
-            scrape_host = (
-                "127.0.0.1" if exporter.listen.host in ("0.0.0.0", "::") else exporter.listen.host
-            )
+            scrape_host = exporter.listen.host
+            if scrape_host in ("0.0.0.0", "::"):
+                scrape_host = "127.0.0.1"
             local = TargetSettings(
                 url=f"http://{Listen(scrape_host, exporter.listen.port)}/metrics",
                 host=socket.gethostname(),
             )
-            targets = [resolve_target(t, config.scrape) for t in (local, *config.scrape.targets)]
-            registry = CollectorRegistry(auto_describe=True)
-            collector = Collector(storage, registry)
-            await collector.start(targets)
-            ctx = ApiContext(storage, lambda: thresholds, config.scrape.interval, registry)
-            api_runner, api_listen = await start_site(
-                make_api(ctx, AuthSettings(bearer_token=config.api.token)), config.api.listen
+            collector = await start_collector(
+                config, storage, data_dir, [local], lambda: thresholds
             )
-            engine_task = asyncio.create_task(engine.run(storage), name="alert-engine")
+            engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
             retention = config.retention
             print(
                 f"FleetPulse {__version__} is up\n"
                 f"  exporter  http://{exporter.listen}/metrics\n"
-                f"  api       http://{api_listen}/api/v1/hosts\n"
+                f"  api       http://{collector.api_listen}/api/v1/hosts\n"
                 f"  store     {describe_storage(config, data_dir)} (raw "
                 f"{format_duration(retention.raw)}, hourly {format_duration(retention.hourly)}, "
                 f"daily {format_duration(retention.daily)})\n"
-                f"  targets   {len(targets)} (the local exporter + {len(targets) - 1} configured), "
+                f"  targets   {collector.targets} (the local exporter + {collector.targets - 1} "
+                "configured), "
                 f"every {format_duration(config.scrape.interval)}\n"
                 f"  rules     {len(engine.rules)} in {engine.files} files "
                 f"({', '.join(str(p) for p in engine_settings.rules)})\n"
@@ -99,7 +89,6 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
             engine_task.cancel()
             await asyncio.gather(engine_task, return_exceptions=True)
             await collector.stop()
-            await api_runner.cleanup()
         finally:
             await exporter.stop()
     finally:

@@ -47,8 +47,46 @@ class LatestValue:
     value: float
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A point in an event measurement (`alert_events`, `agent_logs`).
+
+    `labels` become InfluxDB tags (and must include `host`); `fields` hold the rest. Writing
+    the same (measurement, labels, ts) twice keeps one event, so replays do not duplicate.
+    """
+
+    ts_ms: int
+    labels: Labels
+    fields: tuple[tuple[str, str | float], ...]
+
+    def field(self, name: str, default: str | float = "") -> str | float:
+        for key, value in self.fields:
+            if key == name:
+                return value
+        return default
+
+
+ALERT_EVENTS = "alert_events"
+AGENT_LOGS = "agent_logs"
+EVENT_MEASUREMENTS = (ALERT_EVENTS, AGENT_LOGS)
+
+
 class Storage(Protocol):
     async def write(self, samples: Sequence[Sample]) -> None: ...
+
+    async def write_events(self, measurement: str, events: Sequence[Event]) -> None: ...
+
+    async def query_events(
+        self,
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        selector: Selector | None = None,
+        limit: int = 10_000,
+    ) -> list[Event]:
+        """Events in [start, end], oldest first; `selector` matches their labels (its metric
+        name is ignored)."""
+        ...
 
     async def query_range(self, query: RangeQuery) -> RangeResult: ...
 

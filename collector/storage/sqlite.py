@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from collector.storage.port import (
+    EVENT_MEASUREMENTS,
+    Event,
     LatestValue,
     RangeQuery,
     RangeResult,
@@ -58,6 +60,12 @@ CREATE TABLE IF NOT EXISTS daily (
     mean REAL, min REAL, max REAL, count INTEGER, last REAL, rate_mean REAL, rate_max REAL,
     PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    measurement TEXT NOT NULL, host TEXT NOT NULL, ts INTEGER NOT NULL,
+    labels TEXT NOT NULL, fields TEXT NOT NULL,
+    PRIMARY KEY (measurement, host, ts, labels)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_time ON events (measurement, ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
@@ -200,7 +208,68 @@ class SqliteStorage:
             self._series_ids.clear()  # ids inserted in the rolled-back transaction are gone
             raise
 
+    async def write_events(self, measurement: str, events: Sequence[Event]) -> None:
+        if measurement not in EVENT_MEASUREMENTS:
+            raise StorageError(f"unknown event measurement {measurement!r}")
+        if events:
+            await self._run(self._writer, lambda: self._write_events_sync(measurement, events))
+
+    def _write_events_sync(self, measurement: str, events: Sequence[Event]) -> None:
+        rows = [
+            (
+                measurement,
+                next((v for k, v in e.labels if k == "host"), ""),
+                e.ts_ms,
+                labels_json(e.labels),
+                json.dumps(dict(e.fields), separators=(",", ":"), ensure_ascii=False),
+            )
+            for e in events
+        ]
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(
+                "INSERT OR REPLACE INTO events (measurement, host, ts, labels, fields) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     # -- reads --------------------------------------------------------------------------
+
+    async def query_events(
+        self,
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        selector: Selector | None = None,
+        limit: int = 10_000,
+    ) -> list[Event]:
+        return await self._run(
+            self._readers,
+            lambda: self._events_sync(measurement, start_ms, end_ms, selector, limit),
+        )
+
+    def _events_sync(
+        self, measurement: str, start_ms: int, end_ms: int, selector: Selector | None, limit: int
+    ) -> list[Event]:
+        host = selector.equal_value("host") if selector else None
+        sql = "SELECT ts, labels, fields FROM events WHERE measurement = ? AND ts >= ? AND ts <= ?"
+        params: list[object] = [measurement, start_ms, end_ms]
+        if host is not None:
+            sql += " AND host = ?"
+            params.append(host)
+        out: list[Event] = []
+        for ts, labels_text, fields_text in self._conn().execute(sql + " ORDER BY ts", params):
+            labels = labels_from_json(labels_text)
+            if selector is None or selector.matches(labels):
+                out.append(Event(int(ts), labels, tuple(json.loads(fields_text).items())))
+                if len(out) >= limit:
+                    break
+        return out
 
     def _matching_series(
         self, conn: sqlite3.Connection, selector: Selector

@@ -126,3 +126,31 @@ async def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path)
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StorageError, match="not a database"):
         await SqliteStorage.open(path, RetentionSettings())
+
+
+async def test_events_are_stored_once_and_filtered_by_labels(store: SqliteStorage) -> None:
+    from collector.storage.port import ALERT_EVENTS, Event
+
+    t = now_ms()
+    events = [
+        Event(
+            t - 2000,
+            make_labels({"host": "web-1", "alertname": "HostDown", "state": "firing"}),
+            (("value", 0.0), ("summary", "web-1 is down")),
+        ),
+        Event(
+            t - 1000,
+            make_labels({"host": "db-1", "alertname": "HostDown", "state": "firing"}),
+            (("value", 0.0),),
+        ),
+    ]
+    await store.write_events(ALERT_EVENTS, events)
+    await store.write_events(ALERT_EVENTS, events[:1])  # a replay keeps one copy
+    every = await store.query_events(ALERT_EVENTS, t - 10_000, t)
+    assert [e.ts_ms for e in every] == [t - 2000, t - 1000]
+    (web,) = await store.query_events(
+        ALERT_EVENTS, t - 10_000, t, parse_selector('x{host="web-1"}')
+    )
+    assert web.field("summary") == "web-1 is down"
+    with pytest.raises(StorageError, match="unknown event measurement"):
+        await store.write_events("nope", events)
