@@ -9,15 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from alerting.thresholds import Thresholds
-from collector.storage.port import AGGREGATES, RangeQuery, Storage, StorageError, StorageUnavailable
+from alerting.api import add_alert_routes
+from collector.api_context import CONTEXT, ApiContext, BadParameter, error
+from collector.storage.port import AGGREGATES, RangeQuery, StorageError, StorageUnavailable
 from fleetpulse.durations import parse_duration
 from fleetpulse.httpauth import AuthSettings, Handler, auth_middleware
 from fleetpulse.samples import Labels, Series, label_value
@@ -33,26 +31,6 @@ USAGE_METRICS = {
     "memory": "host_memory_usage_percent",
     "disk": "host_disk_usage_percent",
 }
-
-
-class BadParameter(ValueError):
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"{name}: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiContext:
-    storage: Storage
-    thresholds: Callable[[], Thresholds]
-    scrape_interval: float
-    registry: CollectorRegistry
-
-
-CONTEXT = web.AppKey("context", ApiContext)
-
-
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 @web.middleware
@@ -208,6 +186,7 @@ def make_api(ctx: ApiContext, auth: AuthSettings) -> web.Application:
     app[CONTEXT] = ctx
     app.router.add_get("/api/v1/hosts", hosts)
     app.router.add_get("/api/v1/hosts/{host}/metrics/history", history)
+    add_alert_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", own_metrics)
     return app

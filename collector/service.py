@@ -15,7 +15,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alerting.thresholds import Thresholds
-from collector.api import ApiContext, make_api
+from collector.api import make_api
+from collector.api_context import ApiContext
 from collector.scrape import ScrapeLoop, ScrapeResult
 from collector.storage.port import Storage, StorageError
 from collector.targets import Target, resolve_target

@@ -9,6 +9,29 @@ import sys
 from exporter.collect import ExpositionCache, collect_once
 from exporter.service import build_sources, start_exporter
 from fleetpulse.config import Config
+from fleetpulse.listen import Listen, parse_listen
+
+
+def add_exporter_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `fleetpulse exporter` beyond -c and --data-dir."""
+    parser.add_argument(
+        "--listen",
+        type=listen_arg,
+        metavar="HOST:PORT",
+        help="address to serve on (default: exporter.listen, else 0.0.0.0:9184)",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="print one exposition to stdout and exit (for debugging)",
+    )
+
+
+def listen_arg(text: str) -> Listen:
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def print_once(config: Config) -> int:

@@ -75,7 +75,7 @@ def cmd_collector(args: argparse.Namespace) -> int:
 
 
 def cmd_influx_setup(args: argparse.Namespace) -> int:
-    from collector.main import run_influx_setup
+    from collector.influx.setup import run_influx_setup
 
     return run_influx_setup(read_config(args), args)
 
@@ -104,13 +104,6 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return run_notify_test(read_config(args), args)
 
 
-def shard_arg(text: str) -> tuple[int, int]:
-    index, sep, count = text.partition("/")
-    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
-        raise argparse.ArgumentTypeError(f"expected i/n with 0 <= i < n, e.g. 0/3; got {text!r}")
-    return int(index), int(count)
-
-
 def add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
@@ -129,6 +122,9 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from collector.main import add_collector_arguments
+    from exporter.main import add_exporter_arguments
+
     parser = argparse.ArgumentParser(
         prog="fleetpulse",
         description="Monitoring for fleets of hosts: exporter, collector, alert engine, API.",
@@ -170,17 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve this host's metrics in the Prometheus text format.",
     )
     add_service_options(exporter)
-    exporter.add_argument(
-        "--listen",
-        type=listen_arg,
-        metavar="HOST:PORT",
-        help="address to serve on (default: exporter.listen, else 0.0.0.0:9184)",
-    )
-    exporter.add_argument(
-        "--once",
-        action="store_true",
-        help="print one exposition to stdout and exit (for debugging)",
-    )
+    add_exporter_arguments(exporter)
     exporter.set_defaults(func=cmd_exporter)
 
     collector = commands.add_parser(
@@ -190,13 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "HTTP API.",
     )
     add_service_options(collector)
-    collector.add_argument(
-        "--shard",
-        type=shard_arg,
-        metavar="I/N",
-        help="scrape only the targets whose stable hash falls in shard I of N "
-        "(0-based), so N collectors split a fleet",
-    )
+    add_collector_arguments(collector)
     collector.set_defaults(func=cmd_collector)
 
     alerting = commands.add_parser(

@@ -15,7 +15,7 @@ from typing import TextIO
 from alerting.service import AlertEngine
 from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
 from collector.service import start_collector
-from collector.storage import describe_storage, open_storage
+from collector.storage.factory import describe_storage, open_storage
 from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.config import Config, Listen, TargetSettings

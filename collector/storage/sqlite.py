@@ -26,8 +26,8 @@ from collector.storage.port import (
     StorageError,
     StorageUnavailable,
 )
+from collector.storage.settings import RetentionSettings
 from collector.storage.tiers import choose_tier
-from fleetpulse.config import RetentionSettings
 from fleetpulse.samples import Labels, Sample, Series
 from fleetpulse.selector import Selector
 from fleetpulse.timeutil import now_ms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleetpulse.config import RetentionSettings
+from collector.storage.settings import RetentionSettings
 
 
 @dataclass(frozen=True, slots=True)

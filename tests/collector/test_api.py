@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerting.thresholds import Level, Thresholds
-from collector.api import ApiContext, make_api
+from collector.api import make_api
+from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.config import Listen, RetentionSettings
 from fleetpulse.httpauth import AuthSettings

@@ -1,0 +1,32 @@
+"""What every API handler shares: the context (storage, thresholds, registry) and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from alerting.thresholds import Thresholds
+from collector.storage.port import Storage
+
+
+class BadParameter(ValueError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    storage: Storage
+    thresholds: Callable[[], Thresholds]
+    scrape_interval: float
+    registry: CollectorRegistry
+
+
+CONTEXT = web.AppKey("context", ApiContext)
+
+
+def error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

@@ -1,0 +1,29 @@
+"""Storage adapters by backend name; `open_storage` is the one place that picks one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.storage.port import Storage, StorageError
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.config import Config
+
+
+def sqlite_path(config: Config, data_dir: Path) -> Path:
+    return config.storage.sqlite.path or data_dir / "metrics.db"
+
+
+async def open_storage(config: Config, data_dir: Path) -> Storage:
+    backend = config.storage.backend
+    if backend == "sqlite":
+        return await SqliteStorage.open(sqlite_path(config, data_dir), config.retention)
+    raise StorageError(
+        f"storage backend {backend!r} is not available in this version yet; "
+        "use storage.backend: sqlite"
+    )
+
+
+def describe_storage(config: Config, data_dir: Path) -> str:
+    if config.storage.backend == "sqlite":
+        return f"sqlite {sqlite_path(config, data_dir)}"
+    return f"influxdb {config.storage.influxdb.url} bucket={config.storage.influxdb.bucket}"
