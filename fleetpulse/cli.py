@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleetpulse import __version__
+from fleetpulse.apiclient import ApiTarget, api_target
 from fleetpulse.config import DEFAULT_DATA_DIR, Config, Listen, load_config, parse_listen
 from fleetpulse.errors import ConfigError, FleetPulseError
 
@@ -102,6 +103,52 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     from alerting.main import run_notify_test
 
     return run_notify_test(read_config(args), args)
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        metavar="URL",
+        help="API base URL (default: api.listen from the config, else http://127.0.0.1:9185); "
+        "the token comes from $FLEETPULSE_API_TOKEN or api.token",
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="fleetpulse.yaml to take api.listen and api.token from",
+    )
+
+
+def client_target(args: argparse.Namespace) -> ApiTarget:
+    config = read_config(args)
+    return api_target(args.api, str(config.api.listen), config.api.token)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from fleetpulse.statusview import run_status
+
+    try:
+        return asyncio.run(run_status(client_target(args), args.host, args.watch))
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from fleetpulse.historyexport import run_history
+
+    return asyncio.run(
+        run_history(
+            client_target(args),
+            args.host,
+            args.metric,
+            args.since,
+            args.until,
+            args.step,
+            args.format,
+        )
+    )
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -226,32 +273,38 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="hosts with CPU/memory/disk against their thresholds",
-        description="Show the fleet's hosts, coloured against their thresholds.",
+        description="Show the fleet's hosts (up/down, last seen, CPU/memory/disk coloured against "
+        "each host's thresholds, a CPU sparkline of the last hour, active alerts), and with "
+        "--host that host's containers. Plain text when stdout is not a terminal.",
     )
+    add_client_options(status)
+    status.add_argument("--host", metavar="HOST", help="also list this host's containers")
     status.add_argument(
-        "--api",
-        metavar="URL",
-        default="http://127.0.0.1:9185",
-        help="API base URL (default: %(default)s)",
+        "--watch",
+        nargs="?",
+        const=5.0,
+        type=float,
+        metavar="SECONDS",
+        help="redraw in place every SECONDS (default 5) until Ctrl-C",
     )
-    status.set_defaults(func=not_yet("status", 7))
+    status.set_defaults(func=cmd_status)
 
     history = commands.add_parser(
         "history",
         help="a metric's history from the API",
-        description="Print a metric's history for a host as a table, CSV or JSON.",
+        description="Print a metric's history for a host as a table, CSV or JSON. METRIC may be "
+        "a selector, e.g. 'host_disk_usage_percent{mountpoint=\"/\"}'.",
     )
     history.add_argument("host", metavar="HOST")
     history.add_argument("metric", metavar="METRIC")
-    history.add_argument("--since", default="24h", help="how far back (default: %(default)s)")
-    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
     history.add_argument(
-        "--api",
-        metavar="URL",
-        default="http://127.0.0.1:9185",
-        help="API base URL (default: %(default)s)",
+        "--since", default="24h", help="start: a duration ago or RFC 3339 (default: %(default)s)"
     )
-    history.set_defaults(func=not_yet("history", 7))
+    history.add_argument("--until", default="now", help="end (default: %(default)s)")
+    history.add_argument("--step", help="bucket the points, e.g. 5m (default: stored points)")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_client_options(history)
+    history.set_defaults(func=cmd_history)
 
     logs = commands.add_parser(
         "logs",
@@ -262,12 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--follow", action="store_true")
     logs.add_argument("--level", default=None)
     logs.add_argument("--grep", default=None, metavar="TEXT")
-    logs.add_argument(
-        "--api",
-        metavar="URL",
-        default="http://127.0.0.1:9185",
-        help="API base URL (default: %(default)s)",
-    )
+    add_client_options(logs)
     logs.set_defaults(func=not_yet("logs", 7))
 
     influx = commands.add_parser(

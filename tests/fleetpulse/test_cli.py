@@ -43,8 +43,6 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         (["rules", "check", "rules"], 5),
         (["rules", "test", "x.yaml"], 5),
         (["notify", "test", "ops"], 5),
-        (["status"], 7),
-        (["history", "h", "m"], 7),
         (["logs", "h"], 7),
         (["influx", "setup"], 4),
     ],
