@@ -99,25 +99,35 @@ def collect_once(source: Source) -> list[Family]:
 
 
 async def run_source(schedule: SourceSchedule, cache: ExpositionCache) -> None:
-    """Collect one source forever on its interval; errors are counted and logged, not raised."""
+    """Collect one source forever on its interval; errors are counted and logged, not raised.
+
+    A failure is logged as a warning when it starts and when it ends; repeats in between go
+    to debug, so a host without Docker does not log the same line every interval forever.
+    """
     source = schedule.source
     next_run = time.monotonic()
+    failing = False
     while True:
         started = time.monotonic()
         families: list[Family] | None
+        problem = ""
         try:
             families = await asyncio.wait_for(
                 asyncio.to_thread(collect_once, source), schedule.timeout
             )
         except TimeoutError:
             families = None
-            log.warning("source timed out source=%s timeout=%.1fs", source.name, schedule.timeout)
+            problem = f"timed out after {schedule.timeout:.1f}s"
         except Exception as exc:  # a source's own bug must not stop the other sources
             families = None
-            log.warning(
-                "source failed source=%s error=%s: %s", source.name, type(exc).__name__, exc
-            )
+            problem = f"{type(exc).__name__}: {exc}"
         duration = time.monotonic() - started
+        if families is None:
+            level = logging.DEBUG if failing else logging.WARNING
+            log.log(level, "source failed source=%s error=%s", source.name, problem)
+        elif failing:
+            log.info("source recovered source=%s", source.name)
+        failing = families is None
         await asyncio.to_thread(cache.update, source.name, families, duration)
         cache.ready.set()
         if duration > schedule.interval:

@@ -1,13 +1,10 @@
-"""The exporter's HTTP server: /metrics from the cache, /healthz, optional auth and TLS."""
+"""The exporter's HTTP app: /metrics from the cache, /healthz, optional auth (TLS: service.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import ssl
-from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import web
 
@@ -19,17 +16,6 @@ log = logging.getLogger(__name__)
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 CACHE_KEY = web.AppKey("cache", ExpositionCache)
-
-
-@dataclass(frozen=True, slots=True)
-class TlsSettings:
-    cert_file: Path
-    key_file: Path
-
-    def context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
 
 
 def wants_openmetrics(accept: str) -> bool:

@@ -4,24 +4,57 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from exporter.collect import ExpositionCache, SourceSchedule, run_collection
-from exporter.server import TlsSettings, make_app
+from exporter.server import make_app
+from exporter.settings import TlsSettings
 from exporter.sources.base import Source
-from exporter.sources.host import HostSource
-from exporter.sources.network import NetworkSource
 from fleetpulse.config import ExporterSettings, Listen
-from fleetpulse.httpauth import AuthSettings
 from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
 
 
 def build_sources(settings: ExporterSettings) -> tuple[Source, ...]:
-    return (HostSource(), NetworkSource())
+    """The enabled sources; each module is imported only when its source is on."""
+    sources: list[Source] = []
+    if settings.host.enabled:
+        from exporter.sources.host import HostSource
+
+        sources.append(HostSource(temperatures=settings.temperatures))
+    if settings.disk.enabled:
+        from exporter.sources.disk import DiskSource
+
+        sources.append(DiskSource(settings.disk_filter))
+    if settings.network.enabled:
+        from exporter.sources.network import NetworkSource
+
+        sources.append(NetworkSource(settings.interfaces))
+    if settings.containers.enabled:
+        from exporter.sources.containers import ContainerSource
+
+        # the fan-out of stats calls must end before the loop's own timeout for the source
+        deadline = max(0.5, settings.timeout_of("containers") - 0.5)
+        sources.append(ContainerSource(settings.docker, settings.container_names, deadline))
+    return tuple(sources)
+
+
+def close_sources(sources: tuple[Source, ...]) -> None:
+    for source in sources:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
 
 
 @dataclass
@@ -30,35 +63,54 @@ class RunningExporter:
     runner: web.AppRunner
     collection: asyncio.Task[None]
     cache: ExpositionCache
+    sources: tuple[Source, ...] = ()
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        host = self.listen.host
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"{self.scheme}://{Listen(host, self.listen.port)}/metrics"
 
     async def stop(self) -> None:
         self.collection.cancel()
         await asyncio.gather(self.collection, return_exceptions=True)
         await self.runner.cleanup()
+        await asyncio.to_thread(close_sources, self.sources)
         log.info("exporter stopped")
 
 
 async def start_exporter(
-    settings: ExporterSettings,
-    listen: Listen | None = None,
-    auth: AuthSettings | None = None,
-    tls: TlsSettings | None = None,
+    settings: ExporterSettings, listen: Listen | None = None
 ) -> RunningExporter:
-    auth = auth or AuthSettings()
+    """Start collecting and serving; auth and TLS come from `settings`."""
+    # a bad cert or key is a config error: fail before anything runs
+    context = tls_context(settings.tls) if settings.tls else None
     sources = build_sources(settings)
     cache = ExpositionCache([s.name for s in sources])
-    timeout = max(1.0, settings.interval * 0.8)
-    schedules = [SourceSchedule(s, settings.interval, timeout) for s in sources]
+    schedules = [
+        SourceSchedule(s, settings.interval_of(s.name), settings.timeout_of(s.name))
+        for s in sources
+    ]
     collection = asyncio.create_task(run_collection(schedules, cache), name="exporter-collection")
-    runner, bound = await start_site(
-        make_app(cache, auth), listen or settings.listen, tls.context() if tls else None
-    )
+    try:
+        runner, bound = await start_site(
+            make_app(cache, settings.auth), listen or settings.listen, context
+        )
+    except BaseException:
+        collection.cancel()
+        await asyncio.gather(collection, return_exceptions=True)
+        close_sources(sources)
+        raise
     log.info(
         "exporter listening address=%s sources=%s interval=%gs tls=%s auth=%s",
         bound,
-        ",".join(s.name for s in sources),
+        ",".join(f"{s.name}:{settings.interval_of(s.name):g}s" for s in sources),
         settings.interval,
-        tls is not None,
-        auth.enabled,
+        context is not None,
+        "bearer" if settings.auth.bearer_token else "basic" if settings.auth.username else "none",
     )
-    return RunningExporter(bound, runner, collection, cache)
+    return RunningExporter(
+        bound, runner, collection, cache, sources, "https" if context else "http"
+    )

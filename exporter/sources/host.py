@@ -1,4 +1,4 @@
-"""Host metrics through psutil only (CPU, load, memory, swap, disks, I/O, boot, identity).
+"""Host metrics through psutil only (CPU, load, memory, swap, temperatures, boot, identity).
 
 No /proc parsing, so the same code runs on Linux, macOS and Windows; families a platform
 cannot provide are simply absent.
@@ -6,15 +6,11 @@ cannot provide are simply absent.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import platform
-import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import psutil
@@ -23,52 +19,9 @@ from prometheus_client.metrics_core import Metric as Family
 from exporter.sources.base import family, optional
 from fleetpulse import __version__
 
-DEFAULT_EXCLUDED_FSTYPES = (
-    "autofs",
-    "binfmt_misc",
-    "bpf",
-    "cgroup",
-    "cgroup2",
-    "configfs",
-    "debugfs",
-    "devpts",
-    "devtmpfs",
-    "efivarfs",
-    "fuse.lxcfs",
-    "fusectl",
-    "hugetlbfs",
-    "mqueue",
-    "nsfs",
-    "overlay",
-    "proc",
-    "pstore",
-    "ramfs",
-    "rpc_pipefs",
-    "securityfs",
-    "squashfs",
-    "sysfs",
-    "tmpfs",
-    "tracefs",
-    "nfsd",
-    "iso9660",
-)
-DEFAULT_EXCLUDED_MOUNTS = ("/proc/*", "/sys/*", "/dev/*", "/run/*", "/snap/*", "/var/lib/docker/*")
-DEFAULT_EXCLUDED_DEVICES = r"^(loop|ram|zram|fd|sr)\d+$"
 CpuTimes = Any  # psutil's per-platform named tuple of cpu_times()
 # Below this many seconds between CPU samples the busy share is noise, so sample again.
 MIN_CPU_WINDOW = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class DiskFilter:
-    excluded_fstypes: tuple[str, ...] = DEFAULT_EXCLUDED_FSTYPES
-    excluded_mountpoints: tuple[str, ...] = DEFAULT_EXCLUDED_MOUNTS  # globs
-    excluded_devices: str = DEFAULT_EXCLUDED_DEVICES  # regex on the I/O device name
-
-    def keeps_mount(self, fstype: str, mountpoint: str) -> bool:
-        if fstype in self.excluded_fstypes:
-            return False
-        return not any(fnmatch.fnmatch(mountpoint, pat) for pat in self.excluded_mountpoints)
 
 
 def busy_percent(before: CpuTimes, after: CpuTimes) -> float:
@@ -90,9 +43,8 @@ def busy_percent(before: CpuTimes, after: CpuTimes) -> float:
 class HostSource:
     name = "host"
 
-    def __init__(self, disks: DiskFilter = DiskFilter()) -> None:
-        self.disks = disks
-        self._device_excluded = re.compile(disks.excluded_devices)
+    def __init__(self, temperatures: bool = True) -> None:
+        self.temperatures = temperatures
         self._lock = threading.Lock()
         self._last_cpu: tuple[float, CpuTimes] | None = None
         self._info = self._host_info()
@@ -160,9 +112,8 @@ class HostSource:
             families.append(load_family)
 
         families += self._memory()
-        families += self._disk_usage()
-        families += self._disk_io()
-        families += self._temperatures()
+        if self.temperatures:
+            families += self._temperatures()
         return families
 
     def _memory(self) -> list[Family]:
@@ -184,52 +135,6 @@ class HostSource:
             fam.add_metric([], float(value))
             out.append(fam)
         return out
-
-    def _disk_usage(self) -> list[Family]:
-        names = ("total", "free", "used", "usage_percent")
-        fams = {
-            n: family(f"host_disk_{n}" if n == "usage_percent" else f"host_disk_{n}_bytes")
-            for n in names
-        }
-        # A device mounted twice (bind mounts, container engines' data roots) is one
-        # filesystem with one usage, so keep only its shortest mountpoint.
-        chosen: dict[str, Any] = {}
-        for part in psutil.disk_partitions(all=False):
-            if not self.disks.keeps_mount(part.fstype, part.mountpoint):
-                continue
-            if not os.path.isdir(part.mountpoint):
-                continue  # bind-mounted files in containers are not filesystems
-            known = chosen.get(part.device)
-            if known is None or len(part.mountpoint) < len(known.mountpoint):
-                chosen[part.device] = part
-        for part in chosen.values():
-            usage: Any = optional(partial(psutil.disk_usage, part.mountpoint))
-            if usage is None:
-                continue  # an unreadable or vanished mount; the others still count
-            labels = [part.mountpoint, part.device, part.fstype]
-            fams["total"].add_metric(labels, float(usage.total))
-            fams["free"].add_metric(labels, float(usage.free))
-            fams["used"].add_metric(labels, float(usage.used))
-            fams["usage_percent"].add_metric(labels, float(usage.percent))
-        return [f for f in fams.values() if f.samples]
-
-    def _disk_io(self) -> list[Family]:
-        counters = optional(lambda: psutil.disk_io_counters(perdisk=True))
-        if not isinstance(counters, dict) or not counters:
-            return []
-        fields = {
-            "host_disk_read_bytes_total": "read_bytes",
-            "host_disk_written_bytes_total": "write_bytes",
-            "host_disk_reads_total": "read_count",
-            "host_disk_writes_total": "write_count",
-        }
-        fams = {name: family(name) for name in fields}
-        for device, io in counters.items():
-            if self._device_excluded.match(device):
-                continue
-            for name, attr in fields.items():
-                fams[name].add_metric([device], float(getattr(io, attr)))
-        return [f for f in fams.values() if f.samples]
 
     def _temperatures(self) -> list[Family]:
         sensors = optional(psutil.sensors_temperatures)  # absent on Windows and macOS

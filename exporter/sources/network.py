@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass
-
 import psutil
 from prometheus_client.metrics_core import Metric as Family
 
+from exporter.settings import DEFAULT_EXCLUDED_INTERFACES, NameFilter
 from exporter.sources.base import family, optional
-
-# Linux names its loopback "lo", macOS "lo0", Windows "Loopback Pseudo-Interface 1".
-DEFAULT_EXCLUDED_INTERFACES = ("lo", "lo0", "Loopback*")
 
 FIELDS = {
     "network_receive_bytes_total": "bytes_recv",
@@ -25,21 +20,13 @@ FIELDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class InterfaceFilter:
-    include: tuple[str, ...] = ()  # globs; empty means every interface
-    exclude: tuple[str, ...] = DEFAULT_EXCLUDED_INTERFACES
-
-    def keeps(self, name: str) -> bool:
-        if self.include and not any(fnmatch.fnmatchcase(name, p) for p in self.include):
-            return False
-        return not any(fnmatch.fnmatchcase(name, p) for p in self.exclude)
+DEFAULT_INTERFACES = NameFilter((), DEFAULT_EXCLUDED_INTERFACES)
 
 
 class NetworkSource:
     name = "network"
 
-    def __init__(self, interfaces: InterfaceFilter = InterfaceFilter()) -> None:
+    def __init__(self, interfaces: NameFilter = DEFAULT_INTERFACES) -> None:
         self.interfaces = interfaces
 
     def collect(self) -> list[Family]:

@@ -7,8 +7,10 @@ import psutil
 import pytest
 from prometheus_client.metrics_core import Metric
 
+from exporter.settings import NameFilter
+from exporter.sources.disk import DiskSource
 from exporter.sources.host import HostSource, busy_percent
-from exporter.sources.network import InterfaceFilter, NetworkSource
+from exporter.sources.network import NetworkSource
 
 
 def values(families: list[Metric]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -20,7 +22,7 @@ def named(families: list[Metric], name: str) -> list[float]:
 
 
 def test_host_usage_gauges_are_percentages_and_totals_cover_used() -> None:
-    families = HostSource().collect()
+    families = HostSource().collect() + DiskSource().collect()
     (cpu,) = named(families, "host_cpu_usage_percent")
     (memory,) = named(families, "host_memory_usage_percent")
     assert 0 <= cpu <= 100
@@ -43,10 +45,10 @@ def test_host_usage_gauges_are_percentages_and_totals_cover_used() -> None:
 
 
 def test_counters_never_decrease_between_collections() -> None:
-    host, network = HostSource(), NetworkSource(InterfaceFilter(exclude=()))
-    first = values(host.collect() + network.collect())
+    host, disk, network = HostSource(), DiskSource(), NetworkSource(NameFilter())
+    first = values(host.collect() + disk.collect() + network.collect())
     time.sleep(0.3)
-    second = values(host.collect() + network.collect())
+    second = values(host.collect() + disk.collect() + network.collect())
     counters = [key for key in first if key[0].endswith("_total")]
     assert any(k[0] == "host_cpu_seconds_total" for k in counters)
     assert any(k[0] == "network_receive_bytes_total" for k in counters)
@@ -56,7 +58,7 @@ def test_counters_never_decrease_between_collections() -> None:
 
 
 def test_pseudo_filesystems_and_loopback_are_excluded_by_default() -> None:
-    families = HostSource().collect() + NetworkSource().collect()
+    families = DiskSource().collect() + NetworkSource().collect()
     fstypes = {
         s.labels.get("fstype")
         for f in families
@@ -71,7 +73,7 @@ def test_pseudo_filesystems_and_loopback_are_excluded_by_default() -> None:
 
 
 def test_interface_filter_include_and_exclude_globs() -> None:
-    keep_eth = InterfaceFilter(include=("eth*",), exclude=("eth9",))
+    keep_eth = NameFilter(include=("eth*",), exclude=("eth9",))
     assert keep_eth.keeps("eth0") and not keep_eth.keeps("eth9") and not keep_eth.keeps("docker0")
 
 
