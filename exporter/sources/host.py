@@ -104,7 +104,7 @@ class HostSource:
             seconds.add_metric([mode], float(value))
         families.append(seconds)
 
-        load = optional(psutil.getloadavg)
+        load = optional(lambda: psutil.getloadavg())
         if isinstance(load, tuple):
             load_family = family("host_load_average")
             for period, value in zip(("1m", "5m", "15m"), load, strict=True):
@@ -125,7 +125,7 @@ class HostSource:
             "host_memory_used_bytes": used,
             "host_memory_usage_percent": used / mem.total * 100.0 if mem.total else 0.0,
         }
-        swap: Any = optional(psutil.swap_memory)
+        swap: Any = optional(lambda: psutil.swap_memory())
         if swap is not None:
             values["host_swap_total_bytes"] = swap.total
             values["host_swap_used_bytes"] = swap.used
@@ -137,7 +137,7 @@ class HostSource:
         return out
 
     def _temperatures(self) -> list[Family]:
-        sensors = optional(psutil.sensors_temperatures)  # absent on Windows and macOS
+        sensors = optional(lambda: psutil.sensors_temperatures())  # absent on Windows and macOS
         if not isinstance(sensors, dict) or not sensors:
             return []
         fam = family("host_temperature_celsius")
