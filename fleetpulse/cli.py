@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from fleetpulse import __version__
@@ -16,7 +16,6 @@ from fleetpulse.errors import ConfigError, FleetPulseError
 
 log = logging.getLogger("fleetpulse")
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
-Command = Callable[[argparse.Namespace], int]
 
 
 def listen_arg(text: str) -> Listen:
@@ -40,18 +39,6 @@ def read_config(args: argparse.Namespace) -> Config:
     if path is None and Path("fleetpulse.yaml").is_file():
         path = Path("fleetpulse.yaml")
     return load_config(path)
-
-
-def not_yet(what: str, issue: int) -> Command:
-    def command(args: argparse.Namespace) -> int:
-        print(
-            f"fleetpulse {what}: not implemented yet (planned in issue #{issue}); "
-            "nothing was done.",
-            file=sys.stderr,
-        )
-        return EXIT_UNAVAILABLE
-
-    return command
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -149,6 +136,17 @@ def cmd_history(args: argparse.Namespace) -> int:
             args.format,
         )
     )
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from fleetpulse.logsview import run_logs
+
+    try:
+        return asyncio.run(
+            run_logs(client_target(args), args.host, args.since, args.level, args.grep, args.follow)
+        )
+    except KeyboardInterrupt:
+        return 0
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -312,11 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show an exporter's own log lines, optionally following them.",
     )
     logs.add_argument("host", metavar="HOST")
-    logs.add_argument("--follow", action="store_true")
-    logs.add_argument("--level", default=None)
-    logs.add_argument("--grep", default=None, metavar="TEXT")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "--level",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="only lines at this level or above",
+    )
+    logs.add_argument("--grep", metavar="TEXT", help="only lines containing TEXT (any case)")
+    logs.add_argument("--since", default="1h", help="how far back to start (default: %(default)s)")
     add_client_options(logs)
-    logs.set_defaults(func=not_yet("logs", 7))
+    logs.set_defaults(func=cmd_logs)
 
     influx = commands.add_parser(
         "influx", help="InfluxDB administration", description="Work with an InfluxDB 2.x store."

@@ -43,7 +43,6 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         (["rules", "check", "rules"], 5),
         (["rules", "test", "x.yaml"], 5),
         (["notify", "test", "ops"], 5),
-        (["logs", "h"], 7),
         (["influx", "setup"], 4),
     ],
 )

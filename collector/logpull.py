@@ -1,0 +1,136 @@
+"""Pulling an exporter's own log lines with every scrape and storing them as `agent_logs`.
+
+Each target has a cursor (the exporter run's instance id and the last sequence stored). It is
+kept in a small JSON file under the data dir, written atomically after the lines are stored,
+so a collector restart resumes where it stopped and an exporter restart (new instance) starts
+over from its first line. Lines logged while the collector was down wait in the exporter's
+ring buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from collector.storage.port import AGENT_LOGS, Event, Storage, StorageError
+from collector.targets import Target
+from fleetpulse.samples import make_labels
+
+log = logging.getLogger(__name__)
+INSTANCE_HEADER = "FleetPulse-Log-Instance"
+PAGE = 1000
+MAX_PAGES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class LogCursor:
+    instance: str = ""
+    seq: int = 0
+
+
+def logs_url(metrics_url: str) -> str:
+    """The exporter's /logs beside its /metrics (same scheme, host, port and path prefix)."""
+    parts = urlsplit(metrics_url)
+    path = parts.path.rsplit("/", 1)[0] + "/logs"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+class LogCursors:
+    """Per-target cursors, persisted to `path` with an atomic rename."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cursors: dict[str, LogCursor] = {}
+        try:
+            raw = json.loads(path.read_text())
+            self._cursors = {key: LogCursor(v["instance"], int(v["seq"])) for key, v in raw.items()}
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("log cursors unreadable, starting over path=%s error=%s", path, exc)
+
+    def get(self, key: str) -> LogCursor:
+        return self._cursors.get(key, LogCursor())
+
+    def set(self, key: str, cursor: LogCursor) -> None:
+        self._cursors[key] = cursor
+        payload = {k: {"instance": c.instance, "seq": c.seq} for k, c in self._cursors.items()}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, self.path)
+
+
+def line_event(target: Target, line: dict[str, object], instance: str) -> Event:
+    labels = dict(target.labels)
+    labels["level"] = str(line.get("level", "info"))
+    labels["logger"] = str(line.get("logger", ""))
+    # times are unique within one exporter run; the run id keeps two runs' lines apart
+    labels["instance"] = instance
+    return Event(
+        int(str(line["ts"])),
+        make_labels(labels),
+        (("message", str(line.get("message", ""))), ("seq", float(str(line["seq"])))),
+    )
+
+
+async def fetch_lines(
+    session: aiohttp.ClientSession, target: Target, after: int
+) -> tuple[str, list[dict[str, object]]]:
+    async with session.get(
+        logs_url(target.url),
+        params={"after": str(after), "limit": str(PAGE)},
+        headers=dict(target.headers),
+        timeout=aiohttp.ClientTimeout(total=target.timeout),
+        ssl=target.ssl_context(),
+        allow_redirects=False,
+    ) as response:
+        if response.status == 404:
+            return "", []  # an exporter without /logs (older, or another vendor's)
+        response.raise_for_status()
+        instance = response.headers.get(INSTANCE_HEADER, "")
+        text = await response.text()
+    return instance, [json.loads(row) for row in text.splitlines() if row.strip()]
+
+
+async def pull_logs(
+    session: aiohttp.ClientSession, target: Target, storage: Storage, cursors: LogCursors
+) -> int:
+    """Store the target's new lines; returns how many. Failures are logged, never raised."""
+    cursor = cursors.get(target.key)
+    stored = 0
+    try:
+        instance, lines = await fetch_lines(session, target, cursor.seq)
+        if cursor.instance and instance and instance != cursor.instance:
+            # the exporter restarted: its sequence began again at 1
+            instance, lines = await fetch_lines(session, target, 0)
+        for _page in range(MAX_PAGES):  # drain a backlog page by page, but never forever
+            if not lines:
+                break
+            events = [line_event(target, line, instance) for line in lines]
+            await storage.write_events(AGENT_LOGS, events)
+            stored += len(lines)
+            last = int(str(lines[-1]["seq"]))
+            await asyncio.to_thread(cursors.set, target.key, LogCursor(instance, last))
+            if len(lines) < PAGE:
+                break
+            instance, lines = await fetch_lines(session, target, last)
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        log.info(
+            "log pull failed host=%s url=%s error=%s",
+            target.host,
+            logs_url(target.url),
+            exc or type(exc).__name__,
+        )
+    except StorageError as exc:
+        # the cursor did not move, so these lines are fetched again next time
+        log.warning("log lines not stored host=%s error=%s", target.host, exc)
+    except OSError as exc:
+        log.warning("log cursor not saved host=%s error=%s", target.host, exc)
+    return stored
