@@ -15,10 +15,16 @@ from prometheus_client.exposition import generate_latest
 
 from alerting.api import add_alert_routes
 from collector.api_context import CONTEXT, ApiContext, BadParameter, error
-from collector.storage.port import AGGREGATES, RangeQuery, StorageError, StorageUnavailable
+from collector.storage.port import (
+    AGGREGATES,
+    COUNTER_AGGREGATES,
+    RangeQuery,
+    StorageError,
+    StorageUnavailable,
+)
 from fleetpulse.durations import parse_duration
 from fleetpulse.httpauth import AuthSettings, Handler, auth_middleware
-from fleetpulse.samples import Labels, Series, label_value
+from fleetpulse.samples import Labels, Series, is_counter, label_value
 from fleetpulse.selector import Selector, parse_selector
 from fleetpulse.timeutil import format_time, now_ms, parse_time
 
@@ -141,6 +147,10 @@ async def history(request: web.Request) -> web.Response:
     aggregate = request.query.get("aggregate", "mean")
     if aggregate not in AGGREGATES:
         raise BadParameter("aggregate", f"expected one of {', '.join(AGGREGATES)}")
+    if aggregate in COUNTER_AGGREGATES and not is_counter(selector.metric):
+        raise BadParameter(
+            "aggregate", f"{aggregate} needs a counter (a metric name ending in _total)"
+        )
     output = request.query.get("format", "")
     if output not in ("", "json", "csv"):
         raise BadParameter("format", "expected json or csv")

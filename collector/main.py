@@ -1,13 +1,26 @@
-"""`fleetpulse collector` and `fleetpulse influx setup`: the collector as its own process."""
+"""`fleetpulse collector`: scrape loops, storage, rollups and the API as one process."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import signal
 import sys
+from pathlib import Path
+from typing import TextIO
 
+from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
+from collector.errors import CollectorError
+from collector.service import start_collector
+from collector.storage.factory import describe_storage, open_storage
+from fleetpulse import __version__
 from fleetpulse.config import Config
+from fleetpulse.durations import format_duration
 
-EXIT_UNAVAILABLE = 2
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
 
 
 def not_yet(what: str, issue: int) -> int:
@@ -19,7 +32,65 @@ def not_yet(what: str, issue: int) -> int:
 
 
 def run_collector(config: Config, args: argparse.Namespace) -> int:
-    return not_yet("collector", 4)
+    try:
+        asyncio.run(serve_collector(config, args.data_dir, getattr(args, "shard", None)))
+    except CollectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _stop_event() -> asyncio.Event:
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Windows has no loop signal handlers; there Ctrl-C still raises KeyboardInterrupt
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, event.set)
+    return event
+
+
+def _thresholds(config: Config) -> Thresholds:
+    path = find_thresholds_file(config.alerting.rules)
+    return load_thresholds(path) if path else Thresholds()
+
+
+async def serve_collector(
+    config: Config,
+    data_dir: Path,
+    shard: tuple[int, int] | None = None,
+    out: TextIO = sys.stdout,
+) -> None:
+    """Run until SIGINT/SIGTERM; then stop scraping, write what is queued and close the store."""
+    thresholds = _thresholds(config)
+    stopping = _stop_event()
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    storage = await open_storage(config, data_dir)
+    try:
+        running = await start_collector(
+            config, storage, data_dir, thresholds=lambda: thresholds, shard=shard
+        )
+        retention = config.retention
+        sharding = f", shard {shard[0]}/{shard[1]}" if shard else ""
+        print(
+            f"FleetPulse collector {__version__} is up\n"
+            f"  api       http://{running.api_listen}/api/v1/hosts\n"
+            f"  metrics   http://{running.api_listen}/metrics\n"
+            f"  store     {describe_storage(config, data_dir)} (raw "
+            f"{format_duration(retention.raw)}, hourly {format_duration(retention.hourly)}, "
+            f"daily {format_duration(retention.daily)})\n"
+            f"  targets   {running.targets} ({running.static_targets} static + "
+            f"{running.discovered_targets} from file_sd{sharding}), "
+            f"every {format_duration(config.scrape.interval)}\n"
+            "Press Ctrl-C to stop.",
+            file=out,
+            flush=True,
+        )
+        await stopping.wait()
+        print("Stopping…", file=out, flush=True)
+        await running.stop()
+    finally:
+        await storage.close()
 
 
 def add_collector_arguments(parser: argparse.ArgumentParser) -> None:

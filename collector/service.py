@@ -1,31 +1,39 @@
-"""The collector service: scrape loops for every target writing through the storage port, and
-the HTTP API."""
+"""The collector service: scrape loops for every target (static, file_sd, this shard's share),
+a write queue in front of the storage port, the rollup schedule and the HTTP API."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
+from collector.file_sd import FileDiscovery, watch_files
+from collector.rollup import run_rollups
 from collector.scrape import ScrapeLoop, ScrapeResult
-from collector.storage.port import Storage, StorageError
-from collector.targets import Target, resolve_target
-from fleetpulse.config import Config, Listen, TargetSettings
+from collector.storage.port import Storage, StorageError, StorageStats
+from collector.targets import Target, in_shard, resolve_target
+from fleetpulse.config import Config, Listen, ScrapeSettings, TargetSettings
 from fleetpulse.httpauth import AuthSettings
 from fleetpulse.samples import Sample
 from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PENDING = 2_000_000  # samples waiting for the store before the oldest are dropped
+DEFAULT_WRITE_BATCH = 50_000  # samples per storage write: one transaction / one request
+STOP_FLUSH_TIMEOUT = 30.0
 
 
 class CollectorMetrics:
@@ -38,6 +46,11 @@ class CollectorMetrics:
         self.samples = Counter(
             "fleetpulse_samples_scraped_total", "Samples scraped.", registry=registry
         )
+        self.written = Counter(
+            "fleetpulse_samples_written_total",
+            "Samples handed to the store successfully.",
+            registry=registry,
+        )
         self.write_seconds = Histogram(
             "fleetpulse_storage_write_seconds", "Latency of storage writes.", registry=registry
         )
@@ -49,20 +62,146 @@ class CollectorMetrics:
         self.targets = Gauge("fleetpulse_targets", "Targets being scraped.", registry=registry)
 
 
+class WriteQueue:
+    """Samples from every scrape loop, written in large batches by one task.
+
+    A scrape loop never waits for the store: it appends and goes back to its schedule. If the
+    store falls behind by more than `max_pending` samples, the oldest batches are dropped,
+    counted and logged (an InfluxDB outage is absorbed by the adapter's spool long before).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        metrics: CollectorMetrics,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        batch: int = DEFAULT_WRITE_BATCH,
+    ) -> None:
+        self.storage = storage
+        self.metrics = metrics
+        self.max_pending = max_pending
+        self.batch = batch
+        self.pending: deque[list[Sample]] = deque()
+        self.pending_samples = 0
+        self.dropped: dict[str, int] = {"queue_full": 0, "write_failed": 0}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def put(self, samples: list[Sample]) -> None:
+        self.pending.append(samples)
+        self.pending_samples += len(samples)
+        dropped = 0
+        while self.pending_samples > self.max_pending and len(self.pending) > 1:
+            old = self.pending.popleft()
+            self.pending_samples -= len(old)
+            dropped += len(old)
+        if dropped:
+            self.dropped["queue_full"] += dropped
+            log.error(
+                "write queue full dropped=%d pending=%d limit=%d",
+                dropped,
+                self.pending_samples,
+                self.max_pending,
+            )
+        self._idle.clear()
+        self._wake.set()
+
+    def _take(self) -> list[Sample]:
+        out: list[Sample] = []
+        while self.pending and (not out or len(out) + len(self.pending[0]) <= self.batch):
+            samples = self.pending.popleft()
+            self.pending_samples -= len(samples)
+            out.extend(samples)
+        return out
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.pending:
+                await self._write(self._take())
+            self._idle.set()
+
+    async def _write(self, samples: list[Sample]) -> None:
+        started = time.monotonic()
+        try:
+            await self.storage.write(samples)
+        except StorageError as exc:
+            self.metrics.write_errors.inc()
+            self.dropped["write_failed"] += len(samples)
+            log.error("storage write failed samples=%d error=%s", len(samples), exc)
+        else:
+            self.metrics.written.inc(len(samples))
+        finally:
+            self.metrics.write_seconds.observe(time.monotonic() - started)
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far has been written (or given up)."""
+        await self._idle.wait()
+
+
+class WritePathCollector:
+    """Queue depth, spool and drops, read when /metrics is scraped (a prometheus_client
+    custom collector). Spool figures come from the store's optional `stats()`."""
+
+    def __init__(self, queue: WriteQueue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[Metric]:
+        stats_of = getattr(self.queue.storage, "stats", None)
+        stats = stats_of() if callable(stats_of) else StorageStats()
+        yield GaugeMetricFamily(
+            "fleetpulse_write_queue_samples",
+            "Samples scraped and waiting to be written to the store.",
+            value=self.queue.pending_samples,
+        )
+        yield GaugeMetricFamily(
+            "fleetpulse_spool_bytes", "Bytes in the on-disk write spool.", value=stats.spool_bytes
+        )
+        yield GaugeMetricFamily(
+            "fleetpulse_spool_batches",
+            "Batches in the on-disk write spool.",
+            value=stats.spool_batches,
+        )
+        dropped = CounterMetricFamily(
+            "fleetpulse_samples_dropped",
+            "Samples given up for good, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in self.queue.dropped.items():
+            dropped.add_metric([reason], count)
+        dropped.add_metric(["store"], stats.dropped_samples)
+        yield dropped
+
+
 class Collector:
-    def __init__(self, storage: Storage, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, storage: Storage, registry: CollectorRegistry, *, max_pending: int | None = None
+    ) -> None:
         self.storage = storage
         self.metrics = CollectorMetrics(registry)
+        self.queue = WriteQueue(
+            storage, self.metrics, max_pending=max_pending or DEFAULT_MAX_PENDING
+        )
+        registry.register(WritePathCollector(self.queue))
         self._session: aiohttp.ClientSession | None = None
         self._loops: dict[str, tuple[ScrapeLoop, asyncio.Task[None]]] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def targets(self) -> list[Target]:
+        return [loop.target for loop, _ in self._loops.values()]
 
     async def start(self, targets: Sequence[Target]) -> None:
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=4, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        self._writer = asyncio.create_task(self.queue.run(), name="storage-writer")
         self.set_targets(targets)
 
     def set_targets(self, targets: Sequence[Target]) -> None:
-        """Start loops for new targets and stop loops for targets that went away."""
+        """Start loops for new targets and stop loops for targets that went away or changed."""
         assert self._session is not None, "start() first"
         wanted = {t.key: t for t in targets}
         for key in list(self._loops):
@@ -73,7 +212,7 @@ class Collector:
                 log.info("target removed host=%s url=%s", loop.target.host, loop.target.url)
         for key, target in wanted.items():
             if key not in self._loops:
-                loop = ScrapeLoop(target, self._session, self.write, self._count)
+                loop = ScrapeLoop(target, self._session, self.queue.put, self._count)
                 task = asyncio.create_task(loop.run(), name=f"scrape-{target.host}")
                 self._loops[key] = (loop, task)
                 log.info(
@@ -90,24 +229,48 @@ class Collector:
         self.metrics.samples.inc(len(result.samples))
 
     async def write(self, samples: list[Sample]) -> None:
-        started = time.monotonic()
-        try:
-            await self.storage.write(samples)
-        except StorageError as exc:
-            self.metrics.write_errors.inc()
-            log.error("storage write failed samples=%d error=%s", len(samples), exc)
-        finally:
-            self.metrics.write_seconds.observe(time.monotonic() - started)
+        """Queue samples for the store (what the scrape loops do)."""
+        await self.queue.put(samples)
 
     async def stop(self) -> None:
+        """Stop scraping, write what is queued (bounded by a timeout), close the session."""
         tasks = [task for _, task in self._loops.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loops.clear()
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self.queue.drained(), STOP_FLUSH_TIMEOUT)
+            except TimeoutError:
+                log.error("stop: store too slow, pending=%d dropped", self.queue.pending_samples)
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
         log.info("collector stopped")
+
+
+class TargetSet:
+    """Static targets plus the file_sd ones, resolved and cut down to this collector's shard."""
+
+    def __init__(
+        self,
+        scrape: ScrapeSettings,
+        static: Sequence[TargetSettings],
+        shard: tuple[int, int] | None,
+    ) -> None:
+        self.scrape = scrape
+        self.static = list(static)
+        self.discovered: list[TargetSettings] = []
+        self.shard = shard
+
+    def resolve(self) -> list[Target]:
+        by_key = {}
+        for settings in (*self.static, *self.discovered):
+            target = resolve_target(settings, self.scrape)
+            by_key[target.key] = target
+        return in_shard(list(by_key.values()), self.shard)
 
 
 @dataclass
@@ -115,9 +278,15 @@ class RunningCollector:
     collector: Collector
     api_runner: web.AppRunner
     api_listen: Listen
-    targets: int
+    targets: int  # scraped by this collector when it started
+    static_targets: int = 0
+    discovered_targets: int = 0
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.collector.stop()
         await self.api_runner.cleanup()
 
@@ -128,19 +297,51 @@ async def start_collector(
     data_dir: Path,
     extra_targets: Sequence[TargetSettings] = (),
     thresholds: Callable[[], Thresholds] = Thresholds,
+    *,
+    shard: tuple[int, int] | None = None,
+    rollup_every: float = 60.0,
 ) -> RunningCollector:
-    """Scrape loops for `extra_targets` + the configured targets, and the HTTP API."""
-    targets = [resolve_target(t, config.scrape) for t in (*extra_targets, *config.scrape.targets)]
+    """Scrape loops for `extra_targets` + the configured and file_sd targets (this shard's
+    share), the rollup schedule for stores that roll up themselves, and the HTTP API."""
+    target_set = TargetSet(config.scrape, (*extra_targets, *config.scrape.targets), shard)
+    discovery = FileDiscovery(config.scrape.file_sd) if config.scrape.file_sd else None
+    if discovery is not None:
+        await asyncio.wait_for(asyncio.to_thread(discovery.poll), timeout=60)
+        target_set.discovered = discovery.targets()
     registry = CollectorRegistry(auto_describe=True)
     collector = Collector(storage, registry)
+    targets = target_set.resolve()
     await collector.start(targets)
+    tasks = [asyncio.create_task(run_rollups(storage, every=rollup_every), name="rollups")]
+    if discovery is not None:
+
+        def on_change(discovered: list[TargetSettings]) -> None:
+            target_set.discovered = discovered
+            collector.set_targets(target_set.resolve())
+
+        tasks.append(
+            asyncio.create_task(
+                watch_files(discovery, config.scrape.file_sd_refresh, on_change), name="file-sd"
+            )
+        )
     ctx = ApiContext(storage, thresholds, config.scrape.interval, registry)
     try:
         api_runner, api_listen = await start_site(
             make_api(ctx, AuthSettings(bearer_token=config.api.token)), config.api.listen
         )
     except OSError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await collector.stop()
         raise
     log.info("api listening address=%s auth=%s", api_listen, bool(config.api.token))
-    return RunningCollector(collector, api_runner, api_listen, len(targets))
+    return RunningCollector(
+        collector,
+        api_runner,
+        api_listen,
+        len(targets),
+        static_targets=len(target_set.static),
+        discovered_targets=len(target_set.discovered),
+        tasks=tasks,
+    )

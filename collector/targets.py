@@ -1,8 +1,10 @@
-"""Scrape targets: resolved from the config (and later file_sd) into what a scrape loop needs."""
+"""Scrape targets: resolved from the config and file_sd into what a scrape loop needs, and the
+stable hash that splits them across `--shard i/n` collectors."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ssl
 from dataclasses import dataclass, field
@@ -32,12 +34,24 @@ class Target:
         digest = hashlib.sha256(self.key.encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 * self.interval
 
+    def shard(self, count: int) -> int:
+        """The shard (0..count-1) that scrapes this target; depends only on its key, so every
+        collector of a sharded fleet agrees without talking to the others."""
+        digest = hashlib.sha256(b"shard:" + self.key.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % count
+
     def ssl_context(self) -> ssl.SSLContext | bool:
         if self.insecure:
             return False
         if self.ca_file:
-            return ssl.create_default_context(cafile=self.ca_file)
+            return _ca_context(self.ca_file)
         return True
+
+
+@functools.lru_cache(maxsize=256)
+def _ca_context(ca_file: str) -> ssl.SSLContext:
+    # loading a CA file costs milliseconds; a scrape every few seconds should not pay it each time
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def resolve_target(settings: TargetSettings, scrape: ScrapeSettings) -> Target:
@@ -62,3 +76,11 @@ def resolve_target(settings: TargetSettings, scrape: ScrapeSettings) -> Target:
         ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
         insecure=settings.tls_insecure,
     )
+
+
+def in_shard(targets: list[Target], shard: tuple[int, int] | None) -> list[Target]:
+    """The targets shard `i` of `n` scrapes (all of them without sharding)."""
+    if shard is None:
+        return targets
+    index, count = shard
+    return [t for t in targets if t.shard(count) == index]

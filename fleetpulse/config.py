@@ -57,7 +57,10 @@ class ScrapeSettings:
     interval: float = 15.0
     timeout: float = 5.0
     targets: tuple[TargetSettings, ...] = ()
-    file_sd: tuple[str, ...] = ()
+    file_sd: tuple[str, ...] = ()  # glob patterns, resolved against the config's folder
+    # How often file_sd files are checked for changes. Not a YAML key yet (adding one changes
+    # the "expected one of" messages other tests pin); tests set it with dataclasses.replace.
+    file_sd_refresh: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,10 @@ def _scrape(view: MapView, base: Path) -> ScrapeSettings:
             targets.append(target)
     file_sd = tuple(str(resolve_path(base, pattern)) for pattern in view.text_list("file_sd"))
     return ScrapeSettings(
-        interval=interval, timeout=timeout, targets=tuple(targets), file_sd=file_sd
+        interval=interval,
+        timeout=timeout,
+        targets=tuple(targets),
+        file_sd=file_sd,
     )
 
 

@@ -13,7 +13,11 @@ from collector.errors import CollectorError
 from fleetpulse.samples import Labels, Sample, Series
 from fleetpulse.selector import Selector
 
-AGGREGATES = ("mean", "min", "max", "last", "sum", "count")
+AGGREGATES = ("mean", "min", "max", "last", "sum", "count", "rate")
+# Aggregates that only make sense on counters (`*_total`): `rate` is the non-negative per-second
+# derivative on raw points (a drop is a reset: the new value counts as the increase) and the
+# stored `rate_mean` on the rollup tiers.
+COUNTER_AGGREGATES = ("rate",)
 
 
 class StorageError(CollectorError):
@@ -64,6 +68,19 @@ class Event:
             if key == name:
                 return value
         return default
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStats:
+    """What a store reports about its write path for the collector's own /metrics.
+
+    Optional: an adapter may offer `stats() -> StorageStats` (the collector looks it up with
+    getattr, so adapters without it keep working). Counters only ever grow.
+    """
+
+    spool_bytes: int = 0  # bytes waiting in the on-disk spool
+    spool_batches: int = 0  # batches waiting in the on-disk spool
+    dropped_samples: int = 0  # samples given up for good (spool full, refused by the store)
 
 
 ALERT_EVENTS = "alert_events"

@@ -2,7 +2,9 @@
 
 Tables: `series` (id, metric, host, labels as canonical JSON), `raw` (series_id, ts, value) and
 the rollup tiers `hourly` / `daily` with the contract's fields (mean, min, max, count for
-gauges; last, rate_mean, rate_max for counters). All blocking calls run in threads.
+gauges; last, rate_mean, rate_max and the number of rate intervals in count for counters).
+Rollups and expiry are driven by `collector.rollup`; their watermarks live in `meta`, written
+in the same transaction as the rows they cover. All blocking calls run in threads.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from collector.storage.port import (
+    AGENT_LOGS,
+    COUNTER_AGGREGATES,
     EVENT_MEASUREMENTS,
     Event,
     LatestValue,
@@ -27,8 +31,8 @@ from collector.storage.port import (
     StorageUnavailable,
 )
 from collector.storage.settings import RetentionSettings
-from collector.storage.tiers import choose_tier
-from fleetpulse.samples import Labels, Sample, Series
+from collector.storage.tiers import TIER_BY_NAME, choose_tier, retention_ms
+from fleetpulse.samples import Labels, Sample, Series, is_counter
 from fleetpulse.selector import Selector
 from fleetpulse.timeutil import now_ms
 
@@ -98,6 +102,108 @@ ROLLUP_POINT = {
     "count": "count",
     "last": "coalesce(last, mean)",
 }
+# Counter rows hold `last` and rates: value aggregates read the counter's `last` values, and
+# `rate` is the stored per-second rate_mean, weighted by its number of intervals when bucketed.
+COUNTER_ROLLUP_BUCKETED = {
+    "mean": "avg(last)",
+    "min": "min(last)",
+    "max": "max(last)",
+    "sum": "total(last)",
+    "count": "count(last)",
+    "last": "last, max(ts)",
+    "rate": "total(rate_mean * count) / nullif(total(CASE WHEN rate_mean IS NOT NULL "
+    "THEN count END), 0)",
+}
+COUNTER_ROLLUP_POINT = {
+    "mean": "last",
+    "min": "last",
+    "max": "last",
+    "sum": "last",
+    "count": "count",
+    "last": "last",
+    "rate": "rate_mean",
+}
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# Counter rates need the point before an hour starts; scrape intervals up to this long count.
+RATE_LOOKBACK_MS = 15 * 60_000
+IS_COUNTER_SQL = "substr(s.metric, -6) = '_total'"
+
+ROLLUP_HOURLY_GAUGES = f"""
+INSERT OR REPLACE INTO hourly (series_id, ts, mean, min, max, count, last, rate_mean, rate_max)
+SELECT s.id, :start, avg(r.value), min(r.value), max(r.value), count(r.value), NULL, NULL, NULL
+FROM series s CROSS JOIN raw r ON r.series_id = s.id
+WHERE NOT {IS_COUNTER_SQL} AND r.ts >= :start AND r.ts < :end AND r.value IS NOT NULL
+GROUP BY s.id
+"""
+# Per interval: the increase (a drop is a reset, so the new value is the increase) over the
+# elapsed time. rate_mean = increase / elapsed over the hour; rate_max the fastest interval.
+ROLLUP_HOURLY_COUNTERS = f"""
+INSERT OR REPLACE INTO hourly (series_id, ts, mean, min, max, count, last, rate_mean, rate_max)
+SELECT d.series_id, :start, NULL, NULL, NULL, count(d.dt),
+    (SELECT l.value FROM raw l WHERE l.series_id = d.series_id AND l.ts >= :start
+        AND l.ts < :end AND l.value IS NOT NULL ORDER BY l.ts DESC LIMIT 1),
+    total(d.inc) * 1000.0 / sum(d.dt), max(d.inc * 1000.0 / d.dt)
+FROM (
+    SELECT series_id, ts, ts - pt AS dt,
+        CASE WHEN pv IS NULL THEN NULL WHEN value >= pv THEN value - pv ELSE value END AS inc
+    FROM (
+        SELECT r.series_id, r.ts, r.value,
+            lag(r.value) OVER w AS pv, lag(r.ts) OVER w AS pt
+        FROM series s CROSS JOIN raw r ON r.series_id = s.id
+        WHERE {IS_COUNTER_SQL} AND r.ts >= :lookback AND r.ts < :end AND r.value IS NOT NULL
+        WINDOW w AS (PARTITION BY r.series_id ORDER BY r.ts)
+    )
+    WHERE ts >= :start
+) d
+GROUP BY d.series_id
+"""
+ROLLUP_DAILY_GAUGES = f"""
+INSERT OR REPLACE INTO daily (series_id, ts, mean, min, max, count, last, rate_mean, rate_max)
+SELECT s.id, :start, total(h.mean * h.count) / total(h.count), min(h.min), max(h.max),
+    total(h.count), NULL, NULL, NULL
+FROM series s CROSS JOIN hourly h ON h.series_id = s.id
+WHERE NOT {IS_COUNTER_SQL} AND h.ts >= :start AND h.ts < :end AND h.count > 0
+GROUP BY s.id
+"""
+ROLLUP_DAILY_COUNTERS = f"""
+INSERT OR REPLACE INTO daily (series_id, ts, mean, min, max, count, last, rate_mean, rate_max)
+SELECT s.id, :start, NULL, NULL, NULL, total(h.count),
+    (SELECT l.last FROM hourly l WHERE l.series_id = s.id AND l.ts >= :start
+        AND l.ts < :end AND l.last IS NOT NULL ORDER BY l.ts DESC LIMIT 1),
+    total(h.rate_mean * h.count)
+        / nullif(total(CASE WHEN h.rate_mean IS NOT NULL THEN h.count END), 0),
+    max(h.rate_max)
+FROM series s CROSS JOIN hourly h ON h.series_id = s.id
+WHERE {IS_COUNTER_SQL} AND h.ts >= :start AND h.ts < :end
+GROUP BY s.id
+"""
+ROLLUPS = {
+    "hourly": (HOUR_MS, (ROLLUP_HOURLY_GAUGES, ROLLUP_HOURLY_COUNTERS)),
+    "daily": (DAY_MS, (ROLLUP_DAILY_GAUGES, ROLLUP_DAILY_COUNTERS)),
+}
+# The tier each rollup reads: expiry never deletes source rows a rollup has not read yet.
+SOURCE_OF = {"hourly": "raw", "daily": "hourly"}
+
+
+def watermark_key(tier: str) -> str:
+    return f"rollup.{tier}.next"
+
+
+def counter_rates(
+    points: list[tuple[int, float]], before: tuple[int, float] | None
+) -> list[tuple[int, float, int]]:
+    """(ts, increase, elapsed ms) per interval; a drop is a reset, so the new value is the
+    increase and a rate never goes negative."""
+    out = []
+    previous = before
+    for ts, value in points:
+        if previous is not None:
+            prev_ts, prev_value = previous
+            out.append((ts, value - prev_value if value >= prev_value else value, ts - prev_ts))
+        previous = (ts, value)
+    return out
 
 
 def labels_json(labels: Labels) -> str:
@@ -292,8 +398,13 @@ class SqliteStorage:
         return out
 
     async def query_range(self, query: RangeQuery) -> RangeResult:
-        if query.aggregate not in RAW_BUCKETED:
+        if query.aggregate not in RAW_BUCKETED and query.aggregate not in COUNTER_AGGREGATES:
             raise StorageError(f"unknown aggregate {query.aggregate!r}")
+        if query.aggregate in COUNTER_AGGREGATES and not is_counter(query.selector.metric):
+            raise StorageError(
+                f"aggregate {query.aggregate} needs a counter (a name ending in _total), "
+                f"got {query.selector.metric!r}"
+            )
         tier = choose_tier(query.start_ms, now_ms(), self.retention)
         series = await self._run(self._readers, lambda: self._range_sync(query, tier.name))
         return RangeResult(tier.name, series)
@@ -301,31 +412,78 @@ class SqliteStorage:
     def _range_sync(self, query: RangeQuery, tier: str) -> list[Series]:
         conn = self._conn()
         table = TABLE_OF_TIER[tier]
+        counter = is_counter(query.selector.metric)
         out = []
         for series_id, labels in self._matching_series(conn, query.selector):
             params: tuple[int, ...]
-            if query.step_ms:
-                agg = (RAW_BUCKETED if tier == "raw" else ROLLUP_BUCKETED)[query.aggregate]
+            if tier == "raw" and query.aggregate == "rate":
+                points = self._raw_rates(conn, series_id, query)
+            elif query.step_ms:
+                if tier == "raw":
+                    agg = RAW_BUCKETED[query.aggregate]
+                elif counter:
+                    agg = COUNTER_ROLLUP_BUCKETED[query.aggregate]
+                else:
+                    agg = ROLLUP_BUCKETED[query.aggregate]
                 sql = (
                     f"SELECT (ts / ?) * ? AS t, {agg} FROM {table} "
                     "WHERE series_id = ? AND ts >= ? AND ts <= ? GROUP BY t ORDER BY t"
                 )
                 params = (query.step_ms, query.step_ms, series_id, query.start_ms, query.end_ms)
+                points = self._points(conn, sql, params)
             else:
-                column = "value" if tier == "raw" else ROLLUP_POINT[query.aggregate]
+                if tier == "raw":
+                    column = "value"
+                elif counter:
+                    column = COUNTER_ROLLUP_POINT[query.aggregate]
+                else:
+                    column = ROLLUP_POINT[query.aggregate]
                 sql = (
                     f"SELECT ts, {column} FROM {table} "
                     "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
                 )
                 params = (series_id, query.start_ms, query.end_ms)
-            points = [
-                (int(row[0]), float(row[1]))
-                for row in conn.execute(sql, params)
-                if row[1] is not None
-            ]
+                points = self._points(conn, sql, params)
             if points:
                 out.append(Series(query.selector.metric, labels, points))
         return out
+
+    @staticmethod
+    def _points(
+        conn: sqlite3.Connection, sql: str, params: tuple[int, ...]
+    ) -> list[tuple[int, float]]:
+        return [
+            (int(row[0]), float(row[1])) for row in conn.execute(sql, params) if row[1] is not None
+        ]
+
+    @staticmethod
+    def _raw_rates(
+        conn: sqlite3.Connection, series_id: int, query: RangeQuery
+    ) -> list[tuple[int, float]]:
+        """The non-negative per-second derivative of a counter's raw points: one point per
+        interval, or with a step the increase over the elapsed time of the intervals ending in
+        each bucket."""
+        before_row = conn.execute(
+            "SELECT ts, value FROM raw WHERE series_id = ? AND ts < ? AND value IS NOT NULL "
+            "ORDER BY ts DESC LIMIT 1",
+            (series_id, query.start_ms),
+        ).fetchone()
+        before = (int(before_row[0]), float(before_row[1])) if before_row else None
+        rows = conn.execute(
+            "SELECT ts, value FROM raw WHERE series_id = ? AND ts >= ? AND ts <= ? "
+            "AND value IS NOT NULL ORDER BY ts",
+            (series_id, query.start_ms, query.end_ms),
+        )
+        intervals = counter_rates([(int(ts), float(v)) for ts, v in rows], before)
+        if not query.step_ms:
+            return [(ts, inc * 1000.0 / dt) for ts, inc, dt in intervals]
+        step = query.step_ms
+        buckets: dict[int, list[float]] = {}
+        for ts, inc, dt in intervals:
+            bucket = buckets.setdefault(ts // step * step, [0.0, 0.0])
+            bucket[0] += inc
+            bucket[1] += dt
+        return [(t, inc * 1000.0 / dt) for t, (inc, dt) in sorted(buckets.items())]
 
     async def query_latest(self, selector: Selector, since_ms: int) -> list[LatestValue]:
         return await self._run(self._readers, lambda: self._latest_sync(selector, since_ms))
@@ -356,6 +514,100 @@ class SqliteStorage:
             .fetchone()
         )
         return int(row[0]) if row and row[0] is not None else None
+
+    # -- rollups and expiry (driven by collector.rollup) ----------------------------------
+
+    async def rollup_watermark(self, tier: str) -> int | None:
+        """Where the next `tier` rollup starts (ms), or None before the first one."""
+        return await self._run(self._writer, lambda: self._meta_int(watermark_key(tier)))
+
+    def _meta_int(self, key: str) -> int | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else None
+
+    async def earliest(self, tier: str) -> int | None:
+        """The oldest timestamp (ms) stored in a tier, or None when it is empty."""
+        table = TABLE_OF_TIER[tier]
+        # one index seek per series instead of a scan of the whole table
+        sql = f"SELECT min((SELECT min(ts) FROM {table} WHERE series_id = s.id)) FROM series s"
+
+        def earliest_sync() -> int | None:
+            row = self._conn().execute(sql).fetchone()
+            return int(row[0]) if row and row[0] is not None else None
+
+        return await self._run(self._writer, earliest_sync)
+
+    async def rollup(self, tier: str, start_ms: int) -> int:
+        """Roll the period starting at `start_ms` up into `tier` and move the tier's watermark
+        past it, in one transaction. Idempotent: rows are keyed by (series, period start)."""
+        return await self._run(self._writer, lambda: self._rollup_sync(tier, start_ms))
+
+    def _rollup_sync(self, tier: str, start_ms: int) -> int:
+        period, statements = ROLLUPS[tier]
+        params = {
+            "start": start_ms,
+            "end": start_ms + period,
+            "lookback": start_ms - RATE_LOOKBACK_MS,
+        }
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            rows = sum(conn.execute(sql, params).rowcount for sql in statements)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (watermark_key(tier), str(start_ms + period)),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return rows
+
+    async def expire(self, now_ms: int) -> dict[str, int]:
+        """Delete what is past each tier's retention (never source rows a rollup has not read
+        yet), then series left with no data; returns the rows deleted per table."""
+        return await self._run(self._writer, lambda: self._expire_sync(now_ms))
+
+    def _expire_sync(self, now_ms: int) -> dict[str, int]:
+        conn = self._conn()
+        deleted: dict[str, int] = {}
+        conn.execute("BEGIN")
+        try:
+            for tier in TIER_BY_NAME:
+                cutoff = now_ms - retention_ms(self.retention, tier)
+                reader = next((t for t, src in SOURCE_OF.items() if src == tier), None)
+                if reader is not None:
+                    # before its reader's first rollup, a source tier keeps everything
+                    read_up_to = self._meta_int(watermark_key(reader))
+                    cutoff = min(cutoff, read_up_to if read_up_to is not None else 0)
+                deleted[tier] = conn.execute(
+                    f"DELETE FROM {TABLE_OF_TIER[tier]} "
+                    "WHERE series_id IN (SELECT id FROM series) AND ts < ?",
+                    (cutoff,),
+                ).rowcount
+            # logs live as long as raw samples; alert history as long as the daily tier
+            deleted["events"] = conn.execute(
+                "DELETE FROM events WHERE (measurement = ? AND ts < ?) OR ts < ?",
+                (
+                    AGENT_LOGS,
+                    now_ms - retention_ms(self.retention, "raw"),
+                    now_ms - retention_ms(self.retention, "daily"),
+                ),
+            ).rowcount
+            deleted["series"] = conn.execute(
+                "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM raw WHERE series_id = id) "
+                "AND NOT EXISTS (SELECT 1 FROM hourly WHERE series_id = id) "
+                "AND NOT EXISTS (SELECT 1 FROM daily WHERE series_id = id)"
+            ).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            if deleted.get("series"):
+                self._series_ids.clear()  # the cache may name series that are gone
+        return deleted
 
     async def close(self) -> None:
         def close_conn() -> None:
