@@ -1,0 +1,112 @@
+"""What the dashboards rely on: the datasource, the buckets per tier, the event schemas.
+
+Metric names come from `fleetpulse.catalog`, tiers from `collector.storage.tiers`, retention
+and the bucket name from `collector.storage.settings`, so the dashboards, the API and the
+storage adapters cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alerting.thresholds import Level, Thresholds
+from collector.storage.port import AGENT_LOGS, ALERT_EVENTS
+from collector.storage.settings import InfluxSettings, RetentionSettings
+from collector.storage.tiers import TIER_BY_NAME, TIERS, Tier
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GRAFANA_DIR = REPO_ROOT / "grafana"
+DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
+PROVISIONING_DIR = GRAFANA_DIR / "provisioning"
+DEFAULT_THRESHOLDS_FILE = REPO_ROOT / "rules" / "thresholds.yaml"
+
+DATASOURCE_UID = "fleetpulse-influxdb"
+DATASOURCE_TYPE = "influxdb"
+DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+DATASOURCE_NAME = "FleetPulse InfluxDB"
+# Where the deploy compose file mounts grafana/dashboards inside the Grafana container.
+DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards/fleetpulse"
+FOLDER = "FleetPulse"
+FOLDER_UID = "fleetpulse"
+INFLUX_URL = "http://influxdb:8086"  # the compose service name of InfluxDB
+
+RAW_FIELD = "value"
+GAUGE_ROLLUP_FIELDS = ("mean", "min", "max", "count")
+COUNTER_ROLLUP_FIELDS = ("last", "rate_mean", "rate_max")
+
+# Event measurements. Alert events (alerting/history.py) are kept in the daily bucket, as
+# long as alert history should live; exporter logs (collector/logpull.py) in the raw one
+# (collector/storage/influxdb.py EVENT_TIER). Tags are the instance's labels plus `event`
+# (transition | notification); the state is a field, not a tag.
+ALERT_EVENTS_TIER = "daily"
+AGENT_LOGS_TIER = "raw"
+ALERT_EVENT_TAGS = ("alertname", "host", "severity", "event")
+ALERT_EVENT_FIELDS = ("state", "previous", "threshold", "summary", "value")
+ALERT_STATES = ("pending", "firing", "resolved", "inactive")
+# How far back "active" looks, as the API (alerting/history.py ACTIVE_LOOKBACK_MS).
+ACTIVE_LOOKBACK = "30d"
+AGENT_LOG_TAGS = ("host", "level", "logger")
+AGENT_LOG_FIELDS = ("message", "seq")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+EVENT_SCHEMAS = {
+    ALERT_EVENTS: (ALERT_EVENT_TAGS, ALERT_EVENT_FIELDS),
+    AGENT_LOGS: (AGENT_LOG_TAGS, AGENT_LOG_FIELDS),
+}
+
+DASHBOARD_UIDS = {
+    "overview": "fleetpulse-overview",
+    "host": "fleetpulse-host",
+    "containers": "fleetpulse-containers",
+    "alerts": "fleetpulse-alerts",
+    "logs": "fleetpulse-logs",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """InfluxDB bucket per tier and how long each tier keeps data."""
+
+    base: str
+    retention: RetentionSettings
+
+    def bucket(self, tier: Tier) -> str:
+        return self.base + tier.bucket_suffix
+
+    @property
+    def raw(self) -> str:
+        return self.bucket(TIERS[0])
+
+    def of_tier(self, name: str) -> str:
+        return self.bucket(TIER_BY_NAME[name])
+
+    def tiers(self) -> tuple[tuple[str, float], ...]:
+        """(bucket, retention seconds) from the finest tier to the coarsest."""
+        seconds = {
+            "raw": self.retention.raw,
+            "hourly": self.retention.hourly,
+            "daily": self.retention.daily,
+        }
+        return tuple((self.bucket(tier), seconds[tier.name]) for tier in TIERS)
+
+
+DEFAULT_BUCKETS = Buckets(InfluxSettings().bucket, RetentionSettings())
+
+
+# Threshold keys of rules/thresholds.yaml that the dashboards draw, and the gauge each rates.
+THRESHOLD_METRICS = {
+    "cpu": "host_cpu_usage_percent",
+    "memory": "host_memory_usage_percent",
+    "disk": "host_disk_usage_percent",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything a dashboard is generated from besides the catalog."""
+
+    buckets: Buckets
+    thresholds: Thresholds
+
+    def level(self, key: str) -> Level | None:
+        return dict(self.thresholds.defaults).get(key)
