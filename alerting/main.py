@@ -3,22 +3,135 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
 
-from collector.main import not_yet
+from alerting.notify import DeliveryFailed, UnknownChannel, send_test
+from alerting.rules import load_rule_file, rule_files
+from alerting.ruletest import run_test_file
+from alerting.service import AlertEngine
+from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
+from collector.storage.factory import describe_storage, open_storage
 from fleetpulse.config import Config
+from fleetpulse.errors import ConfigError, Problem
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+async def serve_alerting(config: Config, data_dir: Path) -> None:
+    """The alert engine as its own process, on the store the collector writes."""
+    engine = AlertEngine(config.alerting)
+    engine.load()
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    storage = await open_storage(config, data_dir)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    try:
+        task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
+        print(
+            f"FleetPulse alerting: {len(engine.rules)} rules in {engine.files} files, "
+            f"store {describe_storage(config, data_dir)}, "
+            f"channels {', '.join(config.alerting.channel_names()) or 'none'}",
+            flush=True,
+        )
+        stop = asyncio.create_task(stopping.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+        stop.cancel()
+        results = await asyncio.gather(task, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+    finally:
+        await storage.close()
 
 
 def run_alerting(config: Config, args: argparse.Namespace) -> int:
-    return not_yet("alerting", 5)
+    asyncio.run(serve_alerting(config, args.data_dir))
+    return EXIT_OK
+
+
+def check_paths(paths: list[Path], out: list[str]) -> list[Problem]:
+    """Validate every rule file and thresholds.yaml under `paths`; one summary line per file."""
+    problems: list[Problem] = []
+    thresholds = Thresholds()
+    thresholds_path = find_thresholds_file(tuple(paths))
+    if thresholds_path is not None:
+        try:
+            thresholds = load_thresholds(thresholds_path)
+            levels = len(thresholds.defaults)
+            out.append(
+                f"{thresholds_path}: ok, {levels} threshold keys, {len(thresholds.hosts)} host "
+                "overrides"
+            )
+        except ConfigError as exc:
+            problems += exc.problems
+    try:
+        files = rule_files(tuple(paths))
+    except ConfigError as exc:
+        return problems + exc.problems
+    seen: dict[str, str] = {}
+    for path in files:
+        try:
+            groups = load_rule_file(path, thresholds)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        count = 0
+        for group in groups:
+            for rule in group.rules:
+                count += 1
+                where = f"{rule.file}:{rule.line}"
+                first = seen.setdefault(rule.alert, where)
+                if first != where:
+                    problems.append(
+                        Problem(
+                            rule.file,
+                            rule.line,
+                            "alert",
+                            f"duplicate alert name {rule.alert!r}; first defined at {first}",
+                        )
+                    )
+        out.append(f"{path}: ok, {count} rules in {len(groups)} groups")
+    return problems
 
 
 def run_rules_check(args: argparse.Namespace) -> int:
-    return not_yet("rules check", 5)
+    lines: list[str] = []
+    problems = check_paths(list(args.paths), lines)
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    for line in lines:
+        print(line)
+    return EXIT_OK
 
 
 def run_rules_test(args: argparse.Namespace) -> int:
-    return not_yet("rules test", 5)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # the engine logs every transition; in a rule test the PASS/FAIL lines say it all
+        logging.getLogger("alerting").setLevel(logging.ERROR)
+    passed = asyncio.run(run_test_file(args.file, sys.stdout))
+    return EXIT_OK if passed else EXIT_ERROR
 
 
 def run_notify_test(config: Config, args: argparse.Namespace) -> int:
-    return not_yet("notify test", 5)
+    try:
+        asyncio.run(send_test(config.alerting, args.channel))
+    except UnknownChannel as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except DeliveryFailed as exc:
+        print(f"error: channel {args.channel!r} failed: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"sent a test notification through {args.channel!r}")
+    return EXIT_OK

@@ -1,25 +1,84 @@
-"""Rule files: discovery of `*.yaml` under the configured paths and their loading.
+"""Rule files: discovery of `*.yaml` under the configured paths, loading and full validation.
 
-This is the walking skeleton's loader: it reads the group/rule structure and names; the full
-schema validation (selectors, reduce, ops, templates, channels) arrives with the alert engine.
+Every mistake is reported with `file:line` and all at once: unknown keys, bad durations,
+unknown reduce functions or operators, unknown threshold keys or channels, bad selectors,
+templates that do not compile, and alert names used twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerting.thresholds import THRESHOLDS_FILE
+import jinja2
+
+from alerting.evaluate import OPS, REDUCERS
+from alerting.templates import compile_template
+from alerting.thresholds import THRESHOLDS_FILE, Thresholds, find_thresholds_file, load_thresholds
 from fleetpulse.errors import ConfigError, Problem
+from fleetpulse.selector import Selector, parse_selector
 from fleetpulse.yamlfile import MapView, Reader, load_yaml
+
+RULE_KEYS = frozenset(
+    {
+        "alert",
+        "metric",
+        "reduce",
+        "window",
+        "op",
+        "threshold",
+        "severity",
+        "for",
+        "keep_firing_for",
+        "cooldown",
+        "notify",
+        "send_resolved",
+        "labels",
+        "annotations",
+    }
+)
+GROUP_KEYS = frozenset({"name", "interval", "rules"})
+SEVERITIES = ("info", "warning", "critical")
+DEFAULT_COOLDOWN = 1800.0
 
 
 @dataclass(frozen=True, slots=True)
-class RuleRef:
+class Rule:
     alert: str
     group: str
     file: str
     line: int
+    selector: Selector
+    reduce: str = "last"
+    window: float = 60.0
+    op: str = ">"
+    threshold: float | str = 0.0  # a number, or a key of thresholds.yaml
+    severity: str = "warning"  # only for a numeric threshold
+    for_: float = 0.0
+    keep_firing_for: float = 0.0
+    cooldown: float = DEFAULT_COOLDOWN
+    notify: tuple[str, ...] | None = None  # None: alerting.default_channels
+    send_resolved: bool = True
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, jinja2.Template], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    interval: float
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    groups: tuple[Group, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    files: tuple[Path, ...] = ()
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [rule for group in self.groups for rule in group.rules]
 
 
 def rule_files(paths: tuple[Path, ...]) -> list[Path]:
@@ -32,6 +91,7 @@ def rule_files(paths: tuple[Path, ...]) -> list[Path]:
                 p
                 for p in path.iterdir()
                 if p.suffix in (".yaml", ".yml")
+                and p.is_file()
                 and p.name != THRESHOLDS_FILE
                 and not p.name.endswith((".test.yaml", ".test.yml"))
             )
@@ -44,33 +104,185 @@ def rule_files(paths: tuple[Path, ...]) -> list[Path]:
     return files
 
 
-def load_rule_file(path: Path) -> list[RuleRef]:
+def _duration(view: MapView, key: str, default: float) -> float:
+    seconds = view.duration(key, default)
+    if seconds < 0:
+        view.reader.problem(view.line_of(key), view.key_path(key), "expected a duration >= 0")
+    return seconds
+
+
+def _threshold(view: MapView, thresholds: Thresholds) -> float | str:
+    node = view.node("threshold")
+    if node is None or node.value is None:
+        view.reader.problem(
+            view.line, view.key_path("threshold"), "required: a number or a thresholds.yaml key"
+        )
+        return 0.0
+    if isinstance(node.value, bool):
+        view.reader.problem(node.line, view.key_path("threshold"), "expected a number or a key")
+        return 0.0
+    if isinstance(node.value, int | float):
+        return float(node.value)
+    key = view.text("threshold")
+    if key not in set(thresholds.keys()):
+        known = ", ".join(thresholds.keys()) or "none (no thresholds.yaml found)"
+        view.reader.problem(
+            node.line, view.key_path("threshold"), f"unknown threshold key {key!r}; known: {known}"
+        )
+    if "severity" in view:
+        view.reader.problem(
+            view.line_of("severity"),
+            view.key_path("severity"),
+            "a thresholds key gives warning and critical itself; remove severity",
+        )
+    return key
+
+
+def _annotations(view: MapView) -> tuple[tuple[str, jinja2.Template], ...]:
+    out = []
+    section = view.section("annotations")
+    for key in section:
+        text = section.text(key)
+        try:
+            out.append((key, compile_template(text)))
+        except jinja2.TemplateSyntaxError as exc:
+            view.reader.problem(
+                section.line_of(key) + max(0, (exc.lineno or 1) - 1),
+                section.key_path(key),
+                f"template does not compile: {exc.message}",
+            )
+    return tuple(out)
+
+
+def parse_rule(
+    view: MapView,
+    group: str,
+    thresholds: Thresholds,
+    channels: tuple[str, ...] | None,
+) -> Rule | None:
+    view.check_keys(RULE_KEYS)
+    reader = view.reader
+    alert = view.text("alert")
+    if not alert:
+        reader.problem(view.line, view.key_path("alert"), "required: the alert's name")
+    metric = view.text("metric")
+    selector = None
+    if not metric:
+        reader.problem(view.line, view.key_path("metric"), 'required: a selector like up{job="x"}')
+    else:
+        try:
+            selector = parse_selector(metric)
+        except ValueError as exc:
+            reader.problem(view.line_of("metric"), view.key_path("metric"), str(exc))
+    reduce = view.choice("reduce", "last", tuple(REDUCERS))
+    op = view.choice("op", ">", tuple(OPS))
+    window = view.positive_duration("window", 60.0)
+    threshold = _threshold(view, thresholds)
+    severity = view.choice("severity", "warning", SEVERITIES)
+    notify: tuple[str, ...] | None = None
+    if "notify" in view:
+        notify = tuple(view.text_list("notify"))
+        if channels is not None:
+            for name in notify:
+                if name not in channels:
+                    known = ", ".join(channels) or "none"
+                    reader.problem(
+                        view.line_of("notify"),
+                        view.key_path("notify"),
+                        f"unknown channel {name!r}; alerting.channels defines: {known}",
+                    )
+    rule = Rule(
+        alert=alert,
+        group=group,
+        file=reader.file,
+        line=view.line,
+        selector=selector or Selector("up"),
+        reduce=reduce,
+        window=window,
+        op=op,
+        threshold=threshold,
+        severity=severity,
+        for_=_duration(view, "for", 0.0),
+        keep_firing_for=_duration(view, "keep_firing_for", 0.0),
+        cooldown=_duration(view, "cooldown", DEFAULT_COOLDOWN),
+        notify=notify,
+        send_resolved=view.flag("send_resolved", True),
+        labels=tuple(sorted(view.text_map("labels").items())),
+        annotations=_annotations(view),
+    )
+    return rule if alert and selector else None
+
+
+def load_rule_file(
+    path: Path,
+    thresholds: Thresholds | None = None,
+    channels: tuple[str, ...] | None = None,
+    default_interval: float = 15.0,
+) -> list[Group]:
+    """Raises ConfigError with every problem in the file."""
+    thresholds = thresholds or Thresholds()
     root = load_yaml(path)
     reader = Reader(str(path))
     top = MapView(reader, root)
     top.check_keys({"groups"})
-    refs = []
+    groups = []
     for i, group_node in enumerate(top.items("groups")):
-        group = MapView(reader, group_node, f"groups[{i}]")
-        name = group.text("name") or f"group {i + 1}"
-        for j, rule_node in enumerate(group.items("rules")):
-            rule = MapView(reader, rule_node, f"{group.path}.rules[{j}]")
-            alert = rule.text("alert")
-            if not alert:
-                reader.problem(rule.line, rule.key_path("alert"), "required: the alert's name")
-            refs.append(RuleRef(alert, name, str(path), rule.line))
+        view = MapView(reader, group_node, f"groups[{i}]")
+        view.check_keys(GROUP_KEYS)
+        name = view.text("name")
+        if not name:
+            reader.problem(view.line, view.key_path("name"), "required: the group's name")
+        interval = view.positive_duration("interval", default_interval)
+        rules = []
+        for j, rule_node in enumerate(view.items("rules")):
+            rule_view = MapView(reader, rule_node, f"{view.path}.rules[{j}]")
+            rule = parse_rule(rule_view, name, thresholds, channels)
+            if rule is not None:
+                rules.append(rule)
+        groups.append(Group(name, interval, tuple(rules)))
     reader.raise_if_problems()
-    return refs
+    return groups
 
 
-def load_rules(paths: tuple[Path, ...]) -> list[RuleRef]:
-    refs: list[RuleRef] = []
+def load_ruleset(
+    paths: tuple[Path, ...],
+    channels: tuple[str, ...] | None = None,
+    default_interval: float = 15.0,
+) -> RuleSet:
+    """Thresholds and every rule file under `paths`; ConfigError lists every problem."""
     problems: list[Problem] = []
-    for path in rule_files(paths):
+    thresholds = Thresholds()
+    thresholds_path = find_thresholds_file(paths)
+    if thresholds_path is not None:
         try:
-            refs += load_rule_file(path)
+            thresholds = load_thresholds(thresholds_path)
         except ConfigError as exc:
             problems += exc.problems
+    files = rule_files(paths)
+    groups: list[Group] = []
+    for path in files:
+        try:
+            groups += load_rule_file(path, thresholds, channels, default_interval)
+        except ConfigError as exc:
+            problems += exc.problems
+    seen: dict[str, Rule] = {}
+    for group in groups:
+        for rule in group.rules:
+            first = seen.setdefault(rule.alert, rule)
+            if first is not rule:
+                problems.append(
+                    Problem(
+                        rule.file,
+                        rule.line,
+                        "alert",
+                        f"duplicate alert name {rule.alert!r}; first defined at "
+                        f"{first.file}:{first.line}",
+                    )
+                )
     if problems:
         raise ConfigError(problems)
-    return refs
+    return RuleSet(tuple(groups), thresholds, tuple(files))
+
+
+def load_rules(paths: tuple[Path, ...]) -> list[Rule]:
+    return load_ruleset(paths).rules

@@ -1,36 +1,345 @@
-"""The alert engine service: loads the rules and evaluates them on their interval."""
+"""The alert engine service: evaluates each rule group on its interval, moves alert instances
+through their states, queues notifications, records history, and reloads its rules.
+
+The parts live in their own modules (`rules`, `evaluate`, `state`, `notify`, `history`);
+this one only schedules them and applies the notification policy (cooldown, re-notify,
+send_resolved, critical supersedes warning).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass, field
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from alerting.rules import RuleRef, load_rules, rule_files
+from alerting.evaluate import Observation, evaluate_rule
+from alerting.history import notification_event, transition_event, write_events
+from alerting.notify import Notification, Notifier, Outcome
+from alerting.rules import Group, Rule, RuleSet, load_ruleset
 from alerting.settings import AlertingSettings
-from collector.storage.port import Storage
+from alerting.state import (
+    FIRING,
+    INACTIVE,
+    PENDING,
+    RESOLVED,
+    AlertInstance,
+    advance,
+    cooldown_over,
+    load_state,
+    save_state,
+)
+from alerting.templates import compose, dashboard_link, render
+from alerting.thresholds import find_thresholds_file
+from collector.storage.port import Event, Storage, StorageError
+from fleetpulse.errors import ConfigError
+from fleetpulse.samples import label_value
+from fleetpulse.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
 
+WATCH_INTERVAL = 1.0  # seconds between checks of the rule files for changes
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    events: list[Event]
+    notifications: list[Notification]
+
+
+def files_signature(paths: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a rule or thresholds file is edited, added or removed."""
+    out = []
+    for path in paths:
+        candidates = [path]
+        if path.is_dir():
+            candidates = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        for candidate in candidates:
+            try:
+                stat = candidate.stat()
+            except OSError:
+                continue
+            out.append((str(candidate), stat.st_mtime_ns, stat.st_size))
+    thresholds = find_thresholds_file(paths)
+    if thresholds is not None and not any(p[0] == str(thresholds) for p in out):
+        stat = thresholds.stat()
+        out.append((str(thresholds), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
 class AlertEngine:
-    settings: AlertingSettings
-    rules: list[RuleRef] = field(default_factory=list)
-    files: int = 0
-    cycles: int = 0
+    """Holds the rule set, the alert instances and the notifier for one process."""
+
+    def __init__(self, settings: AlertingSettings, *, clock: Callable[[], int] = now_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ruleset = RuleSet()
+        self.instances: dict[str, AlertInstance] = {}
+        self.notifier: Notifier | None = None
+        self.storage: Storage | None = None
+        self.cycles = 0
+        self.last_reload_error: ConfigError | None = None
+        self._reload_wanted = asyncio.Event()
+        self._signature: tuple[tuple[str, int, int], ...] = ()
+
+    # -- rules --------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> list[Rule]:
+        return self.ruleset.rules
+
+    @property
+    def files(self) -> int:
+        return len(self.ruleset.files)
 
     def load(self) -> None:
-        """Load the rule files; raises ConfigError with file:line on a bad file."""
-        self.files = len(rule_files(self.settings.rules))
-        self.rules = load_rules(self.settings.rules)
+        """Load rules and thresholds; raises ConfigError with file:line on any mistake."""
+        self._signature = files_signature(self.settings.rules)
+        self.ruleset = load_ruleset(
+            self.settings.rules, self.settings.channel_names(), self.settings.interval
+        )
         log.info("rules loaded rules=%d files=%d", len(self.rules), self.files)
 
-    async def run(self, storage: Storage, data_dir: Path) -> None:
-        # Evaluation of the loaded rules arrives with the alert engine issue; until then the
-        # loop only keeps its schedule so that `fleetpulse up` has every part in place.
+    def reload(self) -> bool:
+        """Load again; on a mistake keep the last good set and log why (one line per problem)."""
+        try:
+            self.load()
+        except ConfigError as exc:
+            self.last_reload_error = exc
+            for problem in exc.problems:
+                log.error("rules reload refused, keeping the last good rules problem=%s", problem)
+            return False
+        self.last_reload_error = None
+        alerts = {rule.alert for rule in self.rules}
+        for key in [k for k, inst in self.instances.items() if inst.alert not in alerts]:
+            del self.instances[key]  # its rule is gone
+        return True
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    async def evaluate_group(self, storage: Storage, group: Group, now: int) -> CycleResult:
+        """Evaluate every rule of `group` at `now`: one query per rule, run concurrently."""
+        results = await asyncio.gather(
+            *(evaluate_rule(rule, storage, self.ruleset.thresholds, now) for rule in group.rules),
+            return_exceptions=True,
+        )
+        events: list[Event] = []
+        notes: list[Notification] = []
+        for rule, result in zip(group.rules, results, strict=True):
+            if isinstance(result, StorageError):
+                # no data is not a resolve: the rule's instances hold their state
+                log.warning("rule query failed alert=%s error=%s", rule.alert, result)
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            self._apply(rule, result, now, events, notes)
+        self.cycles += 1
+        return CycleResult(events, notes)
+
+    def _apply(
+        self,
+        rule: Rule,
+        observations: list[Observation],
+        now: int,
+        events: list[Event],
+        notes: list[Notification],
+    ) -> None:
+        for_ms, keep_ms, cooldown_ms = (
+            int(rule.for_ * 1000),
+            int(rule.keep_firing_for * 1000),
+            int(rule.cooldown * 1000),
+        )
+        critical_firing: set[str] = set()
+        # critical first, so a warning instance knows whether its critical one is firing
+        for obs in sorted(observations, key=lambda o: SEVERITY_ORDER.get(o.severity, 3)):
+            inst = self.instances.get(obs.key)
+            if inst is None:
+                if not obs.active:
+                    continue  # nothing to track for a quiet series
+                inst = AlertInstance(obs.key, obs.series_key, rule.alert, obs.labels, obs.severity)
+                self.instances[obs.key] = inst
+            if obs.value is not None:
+                inst.value, inst.threshold = obs.value, obs.threshold
+            inst.labels = obs.labels
+            previous = inst.state
+            started = inst.firing_since
+            entered = advance(inst, obs.active, now, for_ms, keep_ms)
+            if entered is not None:
+                since = inst.pending_since if entered == PENDING else inst.firing_since
+                events.append(
+                    transition_event(
+                        inst.labels,
+                        now,
+                        previous,
+                        entered,
+                        inst.value,
+                        inst.threshold,
+                        self._summary(rule, inst, entered),
+                        since if entered in (PENDING, FIRING) else started,
+                    )
+                )
+                log.info(
+                    "alert %s alert=%s severity=%s host=%s value=%s",
+                    entered,
+                    rule.alert,
+                    inst.severity,
+                    label_value(inst.labels, "host"),
+                    inst.value,
+                )
+            superseded = inst.severity == "warning" and inst.series_key in critical_firing
+            if inst.state == FIRING and inst.severity == "critical":
+                critical_firing.add(inst.series_key)
+            if entered == RESOLVED:
+                if rule.send_resolved and inst.notified_episode:
+                    notes += self._notifications(rule, inst, RESOLVED, now, started)
+                inst.notified_episode = False
+                inst.firing_since = None
+            elif inst.state == FIRING:
+                if superseded:
+                    inst.notified_episode = False  # the critical one speaks for this series
+                elif cooldown_over(inst, now, cooldown_ms):
+                    kind = "renotify" if inst.notified_episode else "firing"
+                    notes += self._notifications(rule, inst, kind, now, inst.firing_since)
+                    inst.last_notified = now
+                    inst.notified_episode = True
+        self._forget_quiet(rule, now, cooldown_ms)
+
+    def _forget_quiet(self, rule: Rule, now: int, cooldown_ms: int) -> None:
+        """Drop inactive instances once their cooldown can no longer matter."""
+        for key in [
+            k
+            for k, inst in self.instances.items()
+            if inst.alert == rule.alert
+            and inst.state == INACTIVE
+            and cooldown_over(inst, now, cooldown_ms)
+        ]:
+            del self.instances[key]
+
+    def _variables(self, rule: Rule, inst: AlertInstance, state: str) -> dict[str, Any]:
+        labels = dict(inst.labels)
+        started = inst.firing_since or inst.pending_since
+        return {
+            "labels": labels,
+            "value": inst.value if inst.value is not None else float("nan"),
+            "threshold": inst.threshold,
+            "severity": inst.severity,
+            "state": state,
+            "alert": rule.alert,
+            "started_at": format_time(started) if started else "",
+            "grafana": dashboard_link(self.settings.grafana_url, labels.get("host", "")),
+        }
+
+    def _summary(self, rule: Rule, inst: AlertInstance, state: str) -> str:
+        variables = self._variables(rule, inst, state)
+        for key, template in rule.annotations:
+            if key == "summary":
+                return render(template, variables)
+        return ""
+
+    def _notifications(
+        self, rule: Rule, inst: AlertInstance, kind: str, now: int, started: int | None
+    ) -> list[Notification]:
+        variables = self._variables(rule, inst, RESOLVED if kind == RESOLVED else FIRING)
+        summary = self._summary(rule, inst, str(variables["state"]))
+        extra = [
+            render(t, variables) for k, t in rule.annotations if k in ("description", "runbook")
+        ]
+        message = compose(
+            alert=rule.alert,
+            state=RESOLVED if kind == RESOLVED else FIRING,
+            severity=inst.severity,
+            labels=dict(inst.labels),
+            value=inst.value,
+            threshold=inst.threshold,
+            op=rule.op,
+            summary="\n".join([summary, *extra]),
+            started_ms=started or now,
+            now_ms=now,
+            grafana=str(variables["grafana"]),
+            renotify=kind == "renotify",
+        )
+        channels = rule.notify if rule.notify is not None else self.settings.default_channels
+        if not channels:
+            log.warning("alert has no channel alert=%s kind=%s", rule.alert, kind)
+        return [
+            Notification(name, message.title, message.body, kind, inst.labels, now)
+            for name in channels
+        ]
+
+    # -- the service --------------------------------------------------------------------
+
+    async def _run_cycle(self, storage: Storage, data_dir: Path, groups: list[Group]) -> None:
+        now = self.clock()
+        results = await asyncio.gather(*(self.evaluate_group(storage, g, now) for g in groups))
+        events = [e for r in results for e in r.events]
+        notes = [n for r in results for n in r.notifications]
+        # the state goes to disk before anything is sent: a crash right after sending must
+        # not lead to a duplicate after the restart
+        await asyncio.to_thread(save_state, data_dir, dict(self.instances))
+        if self.notifier is not None:
+            for note in notes:
+                self.notifier.submit(note)
+        await write_events(storage, events)
+
+    async def _record_outcome(self, outcome: Outcome) -> None:
+        if self.storage is not None:
+            await write_events(self.storage, [notification_event(outcome)])
+
+    async def _schedule(self, storage: Storage, data_dir: Path) -> None:
+        due: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.settings.interval)
-            self.cycles += 1
-            log.debug("evaluation cycle cycle=%d rules=%d", self.cycles, len(self.rules))
+            groups = {g.name: g for g in self.ruleset.groups}
+            now = loop.time()
+            for name in groups:
+                due.setdefault(name, now)
+            ready = [g for name, g in groups.items() if due[name] <= now]
+            if ready:
+                await self._run_cycle(storage, data_dir, ready)
+                for group in ready:
+                    # keep the grid; skip ticks missed during a slow cycle instead of bursting
+                    nxt = due[group.name] + group.interval
+                    due[group.name] = nxt if nxt > loop.time() else loop.time() + group.interval
+            wait = min((due[n] for n in groups), default=loop.time() + self.settings.interval)
+            self._reload_wanted.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_wanted.wait(), max(0.0, wait - loop.time()))
+            if self._reload_wanted.is_set():
+                await asyncio.to_thread(self.reload)
+                due = {name: t for name, t in due.items() if name in groups}
+
+    async def _watch_files(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            signature = await asyncio.to_thread(files_signature, self.settings.rules)
+            if signature != self._signature:
+                self._signature = signature
+                log.info("rule files changed, reloading")
+                self._reload_wanted.set()
+
+    def request_reload(self) -> None:
+        log.info("reload requested")
+        self._reload_wanted.set()
+
+    async def run(self, storage: Storage, data_dir: Path) -> None:
+        """Evaluate until cancelled: groups on their intervals, notifications, reloads."""
+        self.storage = storage
+        self.instances = await asyncio.to_thread(load_state, data_dir)
+        self.notifier = Notifier(self.settings, self._record_outcome)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            # SIGHUP reloads (Unix, main thread only)
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.notifier.run(), name="alert-notify")
+                tasks.create_task(self._watch_files(), name="alert-watch")
+                tasks.create_task(self._schedule(storage, data_dir), name="alert-schedule")
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGHUP)

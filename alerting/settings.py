@@ -1,30 +1,122 @@
-"""The `alerting:` section of fleetpulse.yaml, owned by the alert engine."""
+"""The `alerting:` section of fleetpulse.yaml, owned by the alert engine.
+
+A channel is a named list of Apprise URLs, optionally plus an Apprise YAML/text config file
+filtered by tags. URLs are checked when the config loads (`Apprise().add(url)` is False for a
+URL no plugin accepts), so a typo is a `file:line` error, not a silent lost alert.
+"""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from fleetpulse.yamlfile import MapView, resolve_path
+from fleetpulse.yamlfile import MapView, Node, resolve_path
+
+ALERTING_KEYS = frozenset(
+    {
+        "rules",
+        "interval",
+        "channels",
+        "default_channels",
+        "grafana_url",
+        "notify_timeout",
+        "notify_retries",
+        "notify_backoff",
+    }
+)
+CHANNEL_KEYS = frozenset({"urls", "config", "tags"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    name: str
+    urls: tuple[str, ...] = field(default=(), repr=False)  # URLs carry tokens and passwords
+    config: Path | None = None  # an Apprise config file (YAML or text)
+    tags: tuple[str, ...] = ()  # only the config's URLs with one of these tags
 
 
 @dataclass(frozen=True, slots=True)
 class AlertingSettings:
     rules: tuple[Path, ...] = (Path("rules"),)
     interval: float = 15.0
-    channels: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), repr=False)
+    channels: tuple[ChannelSettings, ...] = field(default=(), repr=False)
     default_channels: tuple[str, ...] = ()
     grafana_url: str = ""
+    notify_timeout: float = 10.0  # seconds for one delivery attempt
+    notify_retries: int = 3  # attempts after the first one
+    notify_backoff: float = 2.0  # seconds before the first retry; doubles each time
+
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.channels)
+
+
+@functools.cache
+def load_apprise() -> ModuleType:
+    """Apprise with every plugin loaded, imported on first use (it loads slowly).
+
+    Its PGP helper imports the deprecated `imghdr` on purpose (with a shim for Python 3.13);
+    loading all plugins once here keeps that DeprecationWarning out of our logs and tests.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        from apprise.manager_plugins import NotificationManager
+
+        NotificationManager().load_modules()  # type: ignore[no-untyped-call]
+    return apprise
+
+
+def url_is_accepted(url: str) -> bool:
+    """Whether some Apprise plugin accepts `url`."""
+    apprise = load_apprise()
+    return bool(apprise.Apprise().add(url))
+
+
+def _channel(view: MapView, name: str, base: Path) -> ChannelSettings:
+    node = view.node(name) or Node(None, view.line)
+    path = view.key_path(name)
+    if isinstance(node.value, list):
+        urls = tuple(view.text_list(name))
+        config: Path | None = None
+        tags: tuple[str, ...] = ()
+        url_nodes = node.value
+    else:
+        body = view.section(name)
+        body.check_keys(CHANNEL_KEYS)
+        urls = tuple(body.text_list("urls"))
+        config_text = body.text("config")
+        config = resolve_path(base, config_text) if config_text else None
+        tags = tuple(body.text_list("tags"))
+        url_nodes = body.items("urls")
+        if config is not None and not config.is_file():
+            view.reader.problem(body.line_of("config"), f"{path}.config", "no such file")
+        if not urls and config is None:
+            view.reader.problem(node.line, path, "expected a list of Apprise URLs or urls/config")
+    for url, url_node in zip(urls, url_nodes, strict=False):
+        if not url_is_accepted(url):
+            scheme = url.partition("://")[0] or url[:10]
+            # never echo the URL: it usually carries a token or a password
+            view.reader.problem(
+                url_node.line,
+                path,
+                f"Apprise does not accept this {scheme}:// URL; check its form at "
+                "https://github.com/caronc/apprise/wiki",
+            )
+    return ChannelSettings(name, urls, config, tags)
 
 
 def parse_alerting(view: MapView, base: Path) -> AlertingSettings:
-    view.check_keys({"rules", "interval", "channels", "default_channels", "grafana_url"})
+    view.check_keys(ALERTING_KEYS)
     defaults = AlertingSettings()
     channels_view = view.section("channels")
-    channels = tuple((name, tuple(channels_view.text_list(name))) for name in channels_view)
+    channels = tuple(_channel(channels_view, name, base) for name in channels_view)
     default_channels = tuple(view.text_list("default_channels"))
+    names = {c.name for c in channels}
     for name in default_channels:
-        if name not in dict(channels):
+        if name not in names:
             view.reader.problem(
                 view.line_of("default_channels"),
                 view.key_path("default_channels"),
@@ -40,5 +132,8 @@ def parse_alerting(view: MapView, base: Path) -> AlertingSettings:
         interval=view.positive_duration("interval", defaults.interval),
         channels=channels,
         default_channels=default_channels,
-        grafana_url=view.text("grafana_url"),
+        grafana_url=view.text("grafana_url").rstrip("/"),
+        notify_timeout=view.positive_duration("notify_timeout", defaults.notify_timeout),
+        notify_retries=view.integer("notify_retries", defaults.notify_retries, minimum=0),
+        notify_backoff=view.positive_duration("notify_backoff", defaults.notify_backoff),
     )

@@ -1,0 +1,166 @@
+"""One rule against the store: one range query, a reduce per series, a comparison per instance.
+
+Reduce functions and comparison operators are tables (name -> function). `rate` and
+`increase` are computed here from the window's raw points and are reset-safe: a drop in a
+counter is a restart, so the new value counts as the increase since it, never a negative one.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from collector.storage.port import RangeQuery, Storage
+from fleetpulse.samples import Labels, Series, label_value
+
+if TYPE_CHECKING:
+    from alerting.rules import Rule
+    from alerting.thresholds import Level, Thresholds
+
+Points = Sequence[tuple[int, float]]
+
+
+def _increase(points: Points) -> float | None:
+    if len(points) < 2:
+        return None
+    total = 0.0
+    previous = points[0][1]
+    for _, value in points[1:]:
+        # a counter that went down was reset: it counted `value` since the reset
+        total += value if value < previous else value - previous
+        previous = value
+    return total
+
+
+def _rate(points: Points) -> float | None:
+    increase = _increase(points)
+    span = (points[-1][0] - points[0][0]) / 1000 if len(points) >= 2 else 0.0
+    if increase is None or span <= 0:
+        return None
+    return increase / span
+
+
+def _slope(points: Points) -> tuple[float, float] | None:
+    """Least-squares (per-second slope, value at the last point), as Prometheus `deriv`."""
+    if len(points) < 2:
+        return None
+    t0 = points[-1][0]
+    xs = [(t - t0) / 1000 for t, _ in points]
+    ys = [v for _, v in points]
+    n = len(xs)
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    var = sum((x - mean_x) ** 2 for x in xs)
+    if var == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
+    return slope, mean_y - slope * mean_x
+
+
+def _deriv(points: Points) -> float | None:
+    fit = _slope(points)
+    return None if fit is None else fit[0]
+
+
+def _predict_24h(points: Points) -> float | None:
+    """The value expected 24 hours after the last point if the window's trend holds."""
+    fit = _slope(points)
+    return None if fit is None else fit[1] + fit[0] * 86_400
+
+
+REDUCERS: dict[str, Callable[[Points], float | None]] = {
+    "avg": lambda p: sum(v for _, v in p) / len(p) if p else None,
+    "min": lambda p: min(v for _, v in p) if p else None,
+    "max": lambda p: max(v for _, v in p) if p else None,
+    "last": lambda p: p[-1][1] if p else None,
+    "sum": lambda p: sum(v for _, v in p) if p else None,
+    "count": lambda p: float(len(p)) if p else None,
+    "rate": _rate,
+    "increase": _increase,
+    # gauges: change over the window, per-second trend, and a linear forecast
+    "delta": lambda p: p[-1][1] - p[0][1] if len(p) >= 2 else None,
+    "deriv": _deriv,
+    "predict_24h": _predict_24h,
+}
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One alert instance's input at one evaluation: is its condition true right now?"""
+
+    key: str  # stable identity of (rule, severity, series)
+    series_key: str  # identity of (rule, series): links a warning to its critical
+    labels: Labels  # series labels + rule labels + alertname + severity
+    value: float | None  # None: no data in the window (the instance holds its state)
+    threshold: float
+    severity: str
+    active: bool | None  # None when there was no data
+
+
+def series_identity(labels: Labels) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels)
+
+
+def instance_labels(rule: Rule, series_labels: Labels, severity: str) -> Labels:
+    merged = dict(series_labels)
+    merged.update(rule.labels)
+    merged["alertname"] = rule.alert
+    merged["severity"] = severity
+    return tuple(sorted(merged.items()))
+
+
+def observe(rule: Rule, series: Sequence[Series], thresholds: Thresholds) -> list[Observation]:
+    """Observations for every series the query returned (none for series without points)."""
+    compare = OPS[rule.op]
+    reduce = REDUCERS[rule.reduce]
+    levels_by_host: dict[str, dict[str, Level]] = {}
+    out = []
+    for one in series:
+        value = reduce(one.points)
+        ident = f"{rule.alert}|{series_identity(one.labels)}"
+        if isinstance(rule.threshold, str):
+            host = label_value(one.labels, "host")
+            levels = levels_by_host.get(host)
+            if levels is None:
+                levels = levels_by_host[host] = thresholds.for_host(host)[0]
+            level = levels.get(rule.threshold)
+            if level is None:
+                continue
+            pairs: tuple[tuple[str, float], ...] = (
+                ("warning", level.warning),
+                ("critical", level.critical),
+            )
+        else:
+            pairs = ((rule.severity, rule.threshold),)
+        for severity, limit in pairs:
+            out.append(
+                Observation(
+                    key=f"{ident}|{severity}",
+                    series_key=ident,
+                    labels=instance_labels(rule, one.labels, severity),
+                    value=value,
+                    threshold=limit,
+                    severity=severity,
+                    active=None if value is None else compare(value, limit),
+                )
+            )
+    return out
+
+
+async def evaluate_rule(
+    rule: Rule, storage: Storage, thresholds: Thresholds, now_ms: int
+) -> list[Observation]:
+    """One range query for the rule (never one per series), then the observations."""
+    query = RangeQuery(rule.selector, now_ms - int(rule.window * 1000), now_ms)
+    result = await storage.query_range(query)
+    return observe(rule, result.series, thresholds)

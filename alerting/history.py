@@ -1,0 +1,137 @@
+"""Alert history as storage events: every transition and every notification attempt.
+
+Events go to the `alert_events` measurement through the storage port, so the API, Grafana
+annotations and other processes read the same history. Labels (InfluxDB tags) are the
+instance's labels plus `event` (transition | notification) and, for attempts, `channel`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from alerting.notify import Outcome
+from alerting.state import FIRING, PENDING
+from collector.storage.port import ALERT_EVENTS, Event, Storage, StorageError
+from fleetpulse.samples import Labels, label_value
+from fleetpulse.selector import Selector
+from fleetpulse.timeutil import format_time
+
+log = logging.getLogger(__name__)
+
+TRANSITION, NOTIFICATION = "transition", "notification"
+ACTIVE_LOOKBACK_MS = 30 * 86_400_000  # how far back /api/v1/alerts looks for open alerts
+
+
+def _with(labels: Labels, **extra: str) -> Labels:
+    merged = dict(labels)
+    merged.update(extra)
+    merged.setdefault("host", "")
+    return tuple(sorted(merged.items()))
+
+
+def transition_event(
+    labels: Labels,
+    ts_ms: int,
+    previous: str,
+    state: str,
+    value: float | None,
+    threshold: float,
+    summary: str,
+    since_ms: int | None,
+) -> Event:
+    fields: list[tuple[str, str | float]] = [
+        ("state", state),
+        ("previous", previous),
+        ("threshold", threshold),
+        ("summary", summary),
+    ]
+    if value is not None:
+        fields.append(("value", value))
+    if since_ms is not None:
+        fields.append(("since_ms", float(since_ms)))
+    return Event(ts_ms, _with(labels, event=TRANSITION), tuple(fields))
+
+
+def notification_event(outcome: Outcome) -> Event:
+    note = outcome.notification
+    return Event(
+        outcome.ts_ms,
+        _with(note.labels, event=NOTIFICATION, channel=note.channel),
+        (
+            ("kind", note.kind),
+            ("attempt", float(outcome.attempt)),
+            ("outcome", "sent" if outcome.ok else ("failed" if outcome.final else "retrying")),
+            ("error", outcome.error),
+            ("title", note.title),
+        ),
+    )
+
+
+async def write_events(storage: Storage, events: list[Event]) -> None:
+    """Write, and on a store outage log and go on: evaluation must not stop for history."""
+    if not events:
+        return
+    try:
+        await storage.write_events(ALERT_EVENTS, events)
+    except StorageError as exc:
+        log.error("alert events not written events=%d error=%s", len(events), exc)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    event: Event
+
+    def as_json(self) -> dict[str, Any]:
+        labels = dict(self.event.labels)
+        out: dict[str, Any] = {
+            "time": format_time(self.event.ts_ms, millis=True),
+            "ts_ms": self.event.ts_ms,
+            "event": labels.pop("event", ""),
+            "alertname": labels.get("alertname", ""),
+            "severity": labels.get("severity", ""),
+            "host": labels.get("host", ""),
+            "labels": labels,
+        }
+        out.update(dict(self.event.fields))
+        return out
+
+
+async def query_history(
+    storage: Storage, start_ms: int, end_ms: int, host: str | None = None, limit: int = 10_000
+) -> list[dict[str, Any]]:
+    selector = Selector(ALERT_EVENTS)
+    if host:
+        selector = selector.with_matcher("host", host)
+    events = await storage.query_events(ALERT_EVENTS, start_ms, end_ms, selector, limit)
+    return [HistoryEntry(e).as_json() for e in events]
+
+
+def _instance_identity(labels: Labels) -> str:
+    return json.dumps([pair for pair in labels if pair[0] != "event"])
+
+
+async def active_alerts(storage: Storage, now_ms: int) -> list[dict[str, Any]]:
+    """Instances whose latest transition left them pending or firing, newest first."""
+    selector = Selector(ALERT_EVENTS).with_matcher("event", TRANSITION)
+    events = await storage.query_events(
+        ALERT_EVENTS, now_ms - ACTIVE_LOOKBACK_MS, now_ms, selector, limit=1_000_000
+    )
+    latest: dict[str, Event] = {}
+    for event in events:  # oldest first: the last one per instance wins
+        latest[_instance_identity(event.labels)] = event
+    active = []
+    for event in latest.values():
+        state = str(event.field("state"))
+        if state not in (PENDING, FIRING):
+            continue
+        entry = HistoryEntry(event).as_json()
+        since = event.field("since_ms", float(event.ts_ms))
+        entry["active_since"] = format_time(int(float(since)))
+        entry.pop("event", None)
+        entry["host"] = label_value(event.labels, "host")
+        active.append(entry)
+    active.sort(key=lambda e: (e["severity"] != "critical", -int(e["ts_ms"])))
+    return active

@@ -1,0 +1,129 @@
+"""Alert instances and their state machine (inactive -> pending -> firing -> resolved), and the
+file that keeps their clocks across restarts.
+
+Follows Prometheus: the condition must hold for `for` before firing; `keep_firing_for` keeps a
+firing alert up through short dips. The cooldown clock (`last_notified`) deliberately
+survives a resolve, so a flapping series notifies at most once per cooldown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fleetpulse.samples import Labels
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "alert-state.json"
+INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
+
+
+@dataclass(slots=True)
+class AlertInstance:
+    """One (rule, severity, series): its state and clocks, all in ms since the epoch."""
+
+    key: str
+    series_key: str
+    alert: str
+    labels: Labels
+    severity: str
+    state: str = INACTIVE
+    pending_since: int | None = None
+    firing_since: int | None = None
+    last_active: int | None = None
+    last_notified: int | None = None  # last firing notification, in any episode
+    notified_episode: bool = False  # this firing episode was notified: a resolve is due
+    value: float | None = None
+    threshold: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AlertInstance:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["labels"] = tuple(sorted(dict(values.get("labels", {})).items()))
+        return cls(**values)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def advance(
+    inst: AlertInstance, active: bool | None, now: int, for_ms: int, keep_firing_ms: int
+) -> str | None:
+    """Move `inst` on by one evaluation; returns the state entered (or RESOLVED), if any.
+
+    `active` None means the series had no data in the window: the instance holds its state,
+    because a missing scrape is not evidence that the problem went away (the `up` rule says
+    whether the host is down).
+    """
+    if active is None:
+        return None
+    if active:
+        inst.last_active = now
+        if inst.state == INACTIVE:
+            inst.state, inst.pending_since = PENDING, now
+            if for_ms > 0:
+                return PENDING
+        if inst.state == PENDING and now - _or(inst.pending_since, now) >= for_ms:
+            inst.state, inst.firing_since = FIRING, now
+            return FIRING
+        return None
+    if inst.state == PENDING:
+        inst.state, inst.pending_since = INACTIVE, None
+        return INACTIVE
+    if inst.state == FIRING:
+        if keep_firing_ms and now - _or(inst.last_active, now) < keep_firing_ms:
+            return None
+        inst.state, inst.pending_since = INACTIVE, None
+        return RESOLVED
+    return None
+
+
+def cooldown_over(inst: AlertInstance, now: int, cooldown_ms: int) -> bool:
+    return inst.last_notified is None or now - inst.last_notified >= cooldown_ms
+
+
+def load_state(data_dir: Path) -> dict[str, AlertInstance]:
+    """The saved instances; a missing or unreadable file starts afresh (logged, not fatal)."""
+    path = data_dir / STATE_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        instances = [AlertInstance.from_json(item) for item in raw.get("instances", [])]
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.error("alert state unreadable, starting afresh path=%s error=%s", path, exc)
+        return {}
+    log.info("alert state loaded path=%s instances=%d", path, len(instances))
+    return {inst.key: inst for inst in instances}
+
+
+def save_state(data_dir: Path, instances: dict[str, AlertInstance]) -> None:
+    """Write atomically: a crash mid-write leaves the previous file, never half of one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(
+        {"version": 1, "instances": [inst.to_json() for inst in instances.values()]},
+        separators=(",", ":"),
+    )
+    fd, tmp = tempfile.mkstemp(prefix=".alert-state.", dir=data_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, data_dir / STATE_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
