@@ -197,26 +197,55 @@ def tag_values(buckets: Buckets, measurement: str, tag: str, where: str = "") ->
 
 def glob_regex(pattern: str) -> str:
     """A shell glob (fnmatch, as thresholds.yaml host keys) as an anchored RE2 regex literal."""
-    out, i = ["/^"], 0
-    while i < len(pattern):
+    out, i, n = ["/^"], 0, len(pattern)
+    while i < n:
         ch = pattern[i]
+        i += 1
         if ch == "*":
             out.append(".*")
         elif ch == "?":
             out.append(".")
-        elif (
-            ch == "["
-            and (close := pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in "!]" else i + 1)) > 0
-        ):
-            body = pattern[i + 1 : close].replace("\\", "\\\\").replace("/", "\\/")
-            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
-            i = close
-        elif ch.isalnum() or ch in "_-":
-            out.append(ch)
+        elif ch == "[":
+            # The same bracket rules as fnmatch: "]" right after "[" or "[!" is a member.
+            j = i + 1 if i < n and pattern[i] == "!" else i
+            j = j + 1 if j < n and pattern[j] == "]" else j
+            close = pattern.find("]", j)
+            if close < 0:
+                out.append("\\[")
+            else:
+                out.append(_char_class(pattern[i:close]))
+                i = close + 1
         else:
-            out.append("\\/" if ch == "/" else "\\" + ch)
-        i += 1
+            out.append(_literal(ch))
     return "".join(out) + "$/"
+
+
+def _literal(ch: str) -> str:
+    if ch.isalnum() or ch in "_-":
+        return ch
+    return "\\/" if ch == "/" else "\\" + ch
+
+
+def _char_class(body: str) -> str:
+    negate = body.startswith("!")
+    body = body[1:] if negate else body
+    items, k = [], 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            low, high = body[k], body[k + 2]
+            if low <= high:  # fnmatch drops reversed ranges
+                items.append(f"{_class_member(low)}-{_class_member(high)}")
+            k += 3
+        else:
+            items.append(_class_member(body[k]))
+            k += 1
+    if not items:
+        return "." if negate else "[^\\s\\S]"  # matches any one / no character
+    return ("[^" if negate else "[") + "".join(items) + "]"
+
+
+def _class_member(ch: str) -> str:
+    return "\\" + ch if ch in "\\[]^-/" else ch
 
 
 def _float(value: float) -> str:
