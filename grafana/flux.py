@@ -85,8 +85,13 @@ def gauge(
     series: Mapping[str, str] | None = None,
     rollup: str = "mean",
     window_fn: str = "mean",
+    merge_fn: str | None = None,
 ) -> str:
-    """A gauge over time: `value` on raw data, the `rollup` field (mean/min/max) on rollups."""
+    """A gauge over time: `value` on raw data, the `rollup` field (mean/min/max) on rollups.
+
+    With `merge_fn`, series that share `labels` (several mounts of one host) become one,
+    reduced by `merge_fn` per window: the fullest disk is `merge_fn="max"`.
+    """
     _check_kind(measurements, "gauge")
     steps = [
         RANGE,
@@ -97,10 +102,16 @@ def gauge(
     if series:
         steps.append(series_column(series))
         labels = ("series", *labels)
+    merge = []
+    if merge_fn is not None:
+        merge = [
+            'sort(columns: ["_time"])',
+            f"aggregateWindow(every: v.windowPeriod, fn: {merge_fn}, createEmpty: false)",
+        ]
     return (
         tier_preamble(buckets)
         + f'gauge_field = if raw then "{RAW_FIELD}" else "{rollup}"\n\n'
-        + pipeline("from(bucket: bucket)", [*steps, *shape(labels)])
+        + pipeline("from(bucket: bucket)", [*steps, *shape(labels), *merge])
     )
 
 

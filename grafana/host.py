@@ -95,11 +95,12 @@ def build(inputs: Inputs) -> JSON:
         layout.add(
             stat(
                 title,
-                flux.latest_gauge(b, metric, HOST_IS),
+                flux.gauge(b, [metric], HOST_IS, window_fn="max", rollup="max", merge_fn="max"),
                 unit="percent",
                 level=inputs.level(key),
                 sparkline=True,
-                description=f"`{metric}` against the default {key} levels.",
+                description=f"`{metric}` (the highest series, the latest value and its "
+                f"history) against the default {key} levels.",
             ),
             4,
             4,

@@ -169,11 +169,9 @@ def _hosts_table(inputs: Inputs) -> JSON:
 
 
 def _by_host(inputs: Inputs, title: str, metric: str, key: str) -> JSON:
-    query = flux.gauge(inputs.buckets, [metric], HOSTS_MATCH, ["host"], window_fn="max")
     # Several mounts per host: keep the fullest in each window.
-    query += (
-        '    |> sort(columns: ["_time"])\n'
-        "    |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
+    query = flux.gauge(
+        inputs.buckets, [metric], HOSTS_MATCH, ["host"], window_fn="max", merge_fn="max"
     )
     panel = timeseries(
         title,
@@ -242,11 +240,7 @@ def build(inputs: Inputs) -> JSON:
     layout.add(status, 4, 4)
     for key, metric in THRESHOLD_METRICS.items():
         title = {"cpu": "CPU", "memory": "Memory", "disk": "Fullest disk"}[key]
-        query = flux.gauge(b, [metric], one_host, window_fn="max", rollup="max")
-        query += (
-            '    |> sort(columns: ["_time"])\n'
-            "    |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
-        )
+        query = flux.gauge(b, [metric], one_host, window_fn="max", rollup="max", merge_fn="max")
         layout.add(
             stat(
                 title,
