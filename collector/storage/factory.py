@@ -13,10 +13,20 @@ def sqlite_path(config: Config, data_dir: Path) -> Path:
     return config.storage.sqlite.path or data_dir / "metrics.db"
 
 
+def spool_dir(config: Config, data_dir: Path) -> Path:
+    return config.storage.influxdb.spool_dir or data_dir / "spool"
+
+
 async def open_storage(config: Config, data_dir: Path) -> Storage:
     backend = config.storage.backend
     if backend == "sqlite":
         return await SqliteStorage.open(sqlite_path(config, data_dir), config.retention)
+    if backend == "influxdb":
+        from collector.storage.influxdb import InfluxStorage  # loads influxdb-client only here
+
+        return await InfluxStorage.open(
+            config.storage.influxdb, config.retention, spool_dir(config, data_dir)
+        )
     raise StorageError(
         f"storage backend {backend!r} is not available in this version yet; "
         "use storage.backend: sqlite"

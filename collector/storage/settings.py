@@ -20,8 +20,15 @@ class InfluxSettings:
     url: str = "http://localhost:8086"
     org: str = "fleetpulse"
     token: str = field(default="", repr=False)
-    bucket: str = "fleetpulse"
-    timeout: float = 10.0
+    bucket: str = "fleetpulse"  # the raw bucket; rollups go to <bucket>_1h and <bucket>_1d
+    timeout: float = 10.0  # seconds, per HTTP request
+    batch_size: int = 5000  # lines per write request
+    flush_interval: float = 1.0  # seconds a partial batch may wait before it is sent
+    max_retries: int = 3  # quick retries of one batch before it goes to the spool
+    retry_interval: float = 1.0  # seconds before the first retry; doubles each time
+    max_retry_delay: float = 30.0  # seconds; caps the backoff (and a server's Retry-After)
+    spool_dir: Path | None = None  # None: <data dir>/spool
+    spool_max_bytes: int = 256 * 1024 * 1024  # on-disk spool bound; the oldest batches go first
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +38,34 @@ class StorageSettings:
     influxdb: InfluxSettings = InfluxSettings()
 
 
+INFLUX_KEYS = frozenset(
+    {
+        "url",
+        "org",
+        "token",
+        "token_file",
+        "bucket",
+        "timeout",
+        "batch_size",
+        "flush_interval",
+        "max_retries",
+        "retry_interval",
+        "max_retry_delay",
+        "spool_dir",
+        "spool_max_bytes",
+    }
+)
+
+
 def parse_storage(view: MapView, base: Path) -> StorageSettings:
     view.check_keys({"backend", "sqlite", "influxdb"})
     sqlite_view = view.section("sqlite")
     sqlite_view.check_keys({"path"})
     sqlite_path = sqlite_view.text("path")
     influx = view.section("influxdb")
-    influx.check_keys({"url", "org", "token", "token_file", "bucket", "timeout"})
+    influx.check_keys(INFLUX_KEYS)
     defaults = InfluxSettings()
+    spool_dir = influx.text("spool_dir")
     return StorageSettings(
         backend=view.choice("backend", "sqlite", STORAGE_BACKENDS),
         sqlite=SqliteSettings(resolve_path(base, sqlite_path) if sqlite_path else None),
@@ -48,6 +75,15 @@ def parse_storage(view: MapView, base: Path) -> StorageSettings:
             token=influx.secret("token"),
             bucket=influx.text("bucket", defaults.bucket),
             timeout=influx.positive_duration("timeout", defaults.timeout),
+            batch_size=influx.integer("batch_size", defaults.batch_size, minimum=1),
+            flush_interval=influx.positive_duration("flush_interval", defaults.flush_interval),
+            max_retries=influx.integer("max_retries", defaults.max_retries, minimum=0),
+            retry_interval=influx.positive_duration("retry_interval", defaults.retry_interval),
+            max_retry_delay=influx.positive_duration("max_retry_delay", defaults.max_retry_delay),
+            spool_dir=resolve_path(base, spool_dir) if spool_dir else None,
+            spool_max_bytes=influx.integer(
+                "spool_max_bytes", defaults.spool_max_bytes, minimum=1024 * 1024
+            ),
         ),
     )
 

@@ -1,0 +1,360 @@
+"""The InfluxDB 2.x store: line protocol through the async influxdb-client, Flux to read.
+
+Mapping (the contract for Flux users and dashboards): measurement = metric name, one float
+field `value`, tags = the sample's labels (incl. `host`, `job`), millisecond timestamps.
+Rollups live in `<bucket>_1h` and `<bucket>_1d`, written by the Flux tasks that
+`fleetpulse influx setup` installs. Alert events go to the daily bucket (kept for years, like
+alert history should be), exporter logs to the raw one (kept as long as raw samples).
+
+Writes are buffered and batched by `BatchWriter`, which retries and spools (see batch.py);
+reads are one Flux query each, built in `collector/influx/flux.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+from influxdb_client.client.flux_table import TableList
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+
+from collector.influx import flux
+from collector.influx.tasks import bucket_of
+from collector.storage.batch import (
+    BatchSettings,
+    BatchWriter,
+    WriteRejected,
+    WriteRetryable,
+    WriteStats,
+)
+from collector.storage.port import (
+    AGENT_LOGS,
+    ALERT_EVENTS,
+    Event,
+    LatestValue,
+    RangeQuery,
+    RangeResult,
+    StorageError,
+    StorageUnavailable,
+)
+from collector.storage.settings import InfluxSettings, RetentionSettings
+from collector.storage.spool import Spool
+from collector.storage.tiers import choose_tier, retention_ms
+from fleetpulse.samples import Labels, Sample, Series
+from fleetpulse.selector import Selector
+from fleetpulse.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+
+EVENT_TIER = {ALERT_EVENTS: "daily", AGENT_LOGS: "raw"}
+EMPTY_EVENT_FIELD = "_event"  # InfluxDB needs one field; an event without fields gets this
+# Columns of a Flux result that are not labels.
+RESERVED_COLUMNS = frozenset(
+    {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_CACHED_SERIES = 1_000_000
+MS_PRECISION = cast(WritePrecision, WritePrecision.MS)  # the client types it as a plain str
+
+_MEASUREMENT_ESCAPE = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_TAG_ESCAPE = str.maketrans(
+    {",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+)
+_STRING_FIELD_ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\"})
+
+# Why a status is final, and what the operator should do about it.
+REJECTION_HINTS = {
+    400: "the store refused the data",
+    401: "the token was refused; check storage.influxdb.token",
+    403: "the token may not write here; give it write access to the buckets",
+    404: "bucket or org not found; run `fleetpulse influx setup` or check storage.influxdb",
+    413: "the batch is too large; lower storage.influxdb.batch_size",
+}
+
+
+def series_key(name: str, labels: Labels) -> str:
+    """`measurement,tag=value,...`: the line protocol series key (labels are sorted)."""
+    parts = [name.translate(_MEASUREMENT_ESCAPE)]
+    for key, value in labels:
+        if value:  # InfluxDB has no empty tags; Prometheus treats "" as absent, too
+            parts.append(f"{key.translate(_TAG_ESCAPE)}={value.translate(_TAG_ESCAPE)}")
+    return ",".join(parts)
+
+
+def format_field(value: str | float) -> str:
+    if isinstance(value, str):
+        return '"' + value.translate(_STRING_FIELD_ESCAPE) + '"'
+    return repr(float(value))
+
+
+def event_line(measurement: str, event: Event) -> str:
+    fields = [
+        (k, v) for k, v in sorted(event.fields) if isinstance(v, str) or math.isfinite(v)
+    ] or [(EMPTY_EVENT_FIELD, 1.0)]
+    body = ",".join(f"{k.translate(_TAG_ESCAPE)}={format_field(v)}" for k, v in fields)
+    return f"{series_key(measurement, event.labels)} {body} {event.ts_ms}"
+
+
+def to_ms(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def record_labels(values: dict[str, Any], group: set[str] | None = None) -> Labels:
+    """Labels of one result row: string columns that are tags (the group key, when known)."""
+    return tuple(
+        sorted(
+            (key, value)
+            for key, value in values.items()
+            if key not in RESERVED_COLUMNS
+            and isinstance(value, str)
+            and value
+            and (group is None or key in group)
+        )
+    )
+
+
+def retry_after_seconds(exc: ApiException) -> float | None:
+    header = getattr(exc, "retry_after", None)
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None  # an HTTP date; our own backoff will do
+
+
+def describe_api_error(exc: ApiException) -> str:
+    message = getattr(exc, "message", None) or exc.reason or "no message"
+    if isinstance(message, bytes):
+        message = message.decode(errors="replace")
+    return f"HTTP {exc.status}: {str(message).strip()[:300]}"
+
+
+class InfluxStorage:
+    """Storage on InfluxDB 2.x; writes are batched, retried and spooled on disk."""
+
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        retention: RetentionSettings,
+        spool: Spool,
+    ) -> None:
+        self.settings = settings
+        self.retention = retention
+        self.client = InfluxDBClientAsync(
+            url=settings.url,
+            token=settings.token,
+            org=settings.org,
+            timeout=int(settings.timeout * 1000),
+            enable_gzip=True,
+        )
+        self._write_api = self.client.write_api()
+        self._query_api = self.client.query_api()
+        self._series_keys: dict[tuple[str, Labels], str] = {}
+        self.skipped_non_finite = 0
+        self.writer = BatchWriter(
+            self._send,
+            spool,
+            BatchSettings(
+                batch_size=settings.batch_size,
+                flush_interval=settings.flush_interval,
+                max_retries=settings.max_retries,
+                retry_interval=settings.retry_interval,
+                max_retry_delay=settings.max_retry_delay,
+                close_timeout=settings.timeout,
+            ),
+        )
+
+    @classmethod
+    async def open(
+        cls, settings: InfluxSettings, retention: RetentionSettings, spool_dir: Path
+    ) -> InfluxStorage:
+        spool = await asyncio.to_thread(Spool.open, spool_dir, settings.spool_max_bytes)
+        store = cls(settings, retention, spool)
+        store.writer.start()
+        log.info(
+            "influxdb store open url=%s org=%s bucket=%s spool=%s spooled_batches=%d",
+            settings.url,
+            settings.org,
+            settings.bucket,
+            spool_dir,
+            len(spool),
+        )
+        return store
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _line(self, sample: Sample) -> str | None:
+        if not math.isfinite(sample.value):  # line protocol has no NaN or Inf
+            self.skipped_non_finite += 1
+            return None
+        key = (sample.name, sample.labels)
+        prefix = self._series_keys.get(key)
+        if prefix is None:
+            if len(self._series_keys) >= MAX_CACHED_SERIES:
+                self._series_keys.clear()  # churned series: start over rather than grow
+            prefix = self._series_keys[key] = series_key(sample.name, sample.labels) + " value="
+        return f"{prefix}{float(sample.value)!r} {sample.ts_ms}"
+
+    async def write(self, samples: Sequence[Sample]) -> None:
+        lines = [line for line in map(self._line, samples) if line is not None]
+        self.writer.add("raw", lines)
+
+    async def write_events(self, measurement: str, events: Sequence[Event]) -> None:
+        tier = EVENT_TIER.get(measurement)
+        if tier is None:
+            raise StorageError(f"unknown event measurement {measurement!r}")
+        self.writer.add(tier, [event_line(measurement, e) for e in events])
+
+    async def flush(self) -> None:
+        """Send what is buffered now (the writer also does so every flush_interval)."""
+        await self.writer.flush()
+
+    def write_stats(self) -> WriteStats:
+        return self.writer.stats()
+
+    async def _send(self, tier: str, lines: list[str]) -> None:
+        bucket = bucket_of(self.settings.bucket, tier)
+        try:
+            await self._write_api.write(
+                bucket=bucket,
+                org=self.settings.org,
+                record="\n".join(lines),
+                write_precision=MS_PRECISION,
+            )
+        except ApiException as exc:
+            detail = f"influxdb write to bucket {bucket} failed: {describe_api_error(exc)}"
+            status = exc.status or 0
+            if status == 429 or status >= 500:
+                raise WriteRetryable(detail, retry_after_seconds(exc)) from None
+            hint = REJECTION_HINTS.get(status, "the store refused the request")
+            raise WriteRejected(f"{detail}; {hint}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise WriteRetryable(f"influxdb at {self.settings.url} unreachable: {reason}") from None
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def _query(self, text: str) -> TableList:
+        try:
+            tables: TableList = await self._query_api.query(text, org=self.settings.org)
+        except ApiException as exc:
+            detail = f"influxdb query failed: {describe_api_error(exc)}"
+            status = exc.status or 0
+            if status == 429 or status >= 500:
+                raise StorageUnavailable(detail) from None
+            hint = REJECTION_HINTS.get(status)
+            raise StorageError(f"{detail}; {hint}" if hint and status != 400 else detail) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise StorageUnavailable(
+                f"influxdb at {self.settings.url} unreachable: {reason}"
+            ) from None
+        return tables
+
+    def _bucket(self, tier: str) -> str:
+        return bucket_of(self.settings.bucket, tier)
+
+    async def query_range(self, query: RangeQuery) -> RangeResult:
+        if query.aggregate not in flux.RAW_WINDOW_FN:
+            raise StorageError(f"unknown aggregate {query.aggregate!r}")
+        tier = choose_tier(query.start_ms, now_ms(), self.retention).name
+        tables = await self._query(flux.range_query(self._bucket(tier), tier, query))
+        return RangeResult(tier, series_from_tables(tables, query.selector.metric))
+
+    async def query_latest(self, selector: Selector, since_ms: int) -> list[LatestValue]:
+        tables = await self._query(flux.latest_query(self._bucket("raw"), selector, since_ms))
+        out = []
+        for series in series_from_tables(tables, selector.metric):
+            ts, value = series.points[-1]
+            out.append(LatestValue(selector.metric, series.labels, ts, value))
+        return out
+
+    async def last_seen(self, host: str) -> int | None:
+        now = now_ms()
+        tables = await self._query(
+            flux.last_seen_query(
+                self._bucket("raw"), host, now - retention_ms(self.retention, "raw")
+            )
+        )
+        times = [to_ms(r.values["_time"]) for t in tables for r in t.records]
+        if not times:  # not in raw for a while: the hourly `max` says which hour it was up
+            tables = await self._query(
+                flux.last_seen_query(
+                    self._bucket("hourly"),
+                    host,
+                    now - retention_ms(self.retention, "hourly"),
+                    field="max",
+                )
+            )
+            times = [to_ms(r.values["_time"]) for t in tables for r in t.records]
+        return max(times) if times else None
+
+    async def query_events(
+        self,
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        selector: Selector | None = None,
+        limit: int = 10_000,
+    ) -> list[Event]:
+        tier = EVENT_TIER.get(measurement)
+        if tier is None:
+            raise StorageError(f"unknown event measurement {measurement!r}")
+        tables = await self._query(
+            flux.events_query(self._bucket(tier), measurement, start_ms, end_ms, selector, limit)
+        )
+        events = []
+        for table in tables:
+            group = {c.label for c in table.columns if c.group}
+            for record in table.records:
+                values = record.values
+                fields = tuple(
+                    sorted(
+                        (key, value if isinstance(value, str) else float(value))
+                        for key, value in values.items()
+                        if key not in RESERVED_COLUMNS
+                        and key not in group
+                        and key != EMPTY_EVENT_FIELD
+                        and isinstance(value, str | int | float)
+                        and not isinstance(value, bool)
+                    )
+                )
+                labels = record_labels(values, group)
+                events.append(Event(to_ms(record.values["_time"]), labels, fields))
+        events.sort(key=lambda e: e.ts_ms)
+        return events[:limit]
+
+    async def close(self) -> None:
+        try:
+            await self.writer.close()
+        finally:
+            await self.client.close()  # type: ignore[no-untyped-call]
+        stats = self.writer.stats()
+        log.info(
+            "influxdb store closed sent_samples=%d spooled_samples=%d dropped_samples=%d "
+            "rejected_samples=%d",
+            stats.sent_samples,
+            stats.spooled_samples,
+            stats.dropped_samples,
+            stats.rejected_samples,
+        )
+
+
+def series_from_tables(tables: TableList, name: str) -> list[Series]:
+    """One Series per label set, points oldest first; null values are skipped."""
+    by_labels: dict[Labels, list[tuple[int, float]]] = {}
+    for table in tables:
+        for record in table.records:
+            value = record.values.get("_value")
+            if value is None or isinstance(value, bool | str):
+                continue
+            labels = record_labels(record.values)
+            by_labels.setdefault(labels, []).append((to_ms(record.values["_time"]), float(value)))
+    return [Series(name, labels, sorted(points)) for labels, points in sorted(by_labels.items())]
