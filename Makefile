@@ -27,6 +27,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m grafana.generate --check
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
