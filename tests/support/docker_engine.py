@@ -82,9 +82,10 @@ class DockerEngine:
     ) -> None:
         self.directory = Path(directory) if directory is not None else default_dir()
         self.image = image
-        # the default bridge (dockerd --bridge): None is Docker's docker0; a second engine on
-        # the machine needs its own name (<= 15 chars, made by .ci/start-docker if missing)
-        self.bridge = bridge
+        # the default bridge (dockerd --bridge): None is Docker's docker0 unless
+        # FLEETPULSE_DOCKER_BRIDGE names another; a second engine on the machine needs a name
+        # of its own (<= 15 chars, created by .ci/start-docker when missing)
+        self.bridge = bridge if bridge is not None else os.environ.get("FLEETPULSE_DOCKER_BRIDGE")
         self.start_timeout = start_timeout
 
     def __repr__(self) -> str:
