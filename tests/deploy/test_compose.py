@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from collector.file_sd import read_targets_file
 from fleetpulse.config import load_config
 from tests.deploy import compose
 from tests.deploy.cli import (
@@ -253,11 +254,10 @@ def test_mounted_config_loads_with_the_env_compose_passes(
 
 
 def test_target_file_example_is_valid_file_sd(tmp_path: Path) -> None:
-    file_sd = pytest.importorskip("collector.file_sd", reason="collector/file_sd.py not in yet")
     sample = DEPLOY / "config" / "targets" / "example.yaml.sample"
     copy = tmp_path / "example.yaml"
     copy.write_text(sample.read_text())
-    urls = [t.url for t in file_sd.read_targets_file(copy)]
+    urls = [t.url for t in read_targets_file(copy)]
     assert "http://web-1.example.com:9184/metrics" in urls
     assert "http://web-2.example.com:9184/metrics" in urls
 
