@@ -95,6 +95,8 @@ class HistoryEntry:
             "host": labels.get("host", ""),
             "labels": labels,
         }
+        if "channel" in labels:
+            out["channel"] = labels.pop("channel")
         out.update(dict(self.event.fields))
         return out
 

@@ -77,7 +77,13 @@ def build_channel(channel: ChannelSettings) -> apprise.Apprise:
 
 
 def _reason(captured: str) -> str:
-    lines = [line.strip() for line in captured.splitlines() if line.strip()]
+    """Apprise's warnings and errors, plus the socket/HTTP exception detail it logs at debug."""
+    lines = []
+    for line in captured.splitlines():
+        level, _, message = line.partition(" ")
+        message = message.strip()
+        if message and (level in ("WARNING", "ERROR") or "Exception" in message):
+            lines.append(message)
     return " | ".join(lines[-3:]) or "Apprise reported failure without a reason"
 
 
@@ -86,7 +92,9 @@ def send_now(target: apprise.Apprise, title: str, body: str, tags: tuple[str, ..
     tag: object = [*tags, DIRECT_TAG] if tags else apprise.common.MATCH_ALL_TAG
     if len(target) == 0 and not tags:
         raise DeliveryFailed("the channel has no Apprise URLs")
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+    with apprise.LogCapture(  # type: ignore[no-untyped-call]
+        level=logging.DEBUG, fmt="%(levelname)s %(message)s"
+    ) as captured:
         ok = target.notify(body=body, title=title, tag=tag)
         text = captured.getvalue()
     if ok is None:

@@ -306,10 +306,10 @@ class AlertEngine:
                     nxt = due[group.name] + group.interval
                     due[group.name] = nxt if nxt > loop.time() else loop.time() + group.interval
             wait = min((due[n] for n in groups), default=loop.time() + self.settings.interval)
-            self._reload_wanted.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reload_wanted.wait(), max(0.0, wait - loop.time()))
             if self._reload_wanted.is_set():
+                self._reload_wanted.clear()
                 await asyncio.to_thread(self.reload)
                 due = {name: t for name, t in due.items() if name in groups}
 

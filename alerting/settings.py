@@ -8,6 +8,7 @@ URL no plugin accepts), so a typo is a `file:line` error, not a silent lost aler
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,17 @@ def load_apprise() -> ModuleType:
         from apprise.manager_plugins import NotificationManager
 
         NotificationManager().load_modules()  # type: ignore[no-untyped-call]
+    # Delivery captures Apprise's debug lines for the failure reason; they must not reach
+    # our logs from there, so only its warnings and errors pass on, under our own name.
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.propagate = False
+    forward = logging.getLogger("alerting.apprise")
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            forward.log(record.levelno, "%s", record.getMessage())
+
+    apprise_log.addHandler(Forward(logging.WARNING))
     return apprise
 
 
