@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fleetpulse import catalog
-from tests.deploy.cli import REPO
+from tests.deploy.cli import REPO, invocation, unknown_flags
 
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 
@@ -55,7 +55,10 @@ def test_exporter_job_covers_macos_and_windows_on_python_3_11_to_3_13(
 
 def test_exporter_smoke_step_names_metrics_of_the_catalog(workflow: dict[str, Any]) -> None:
     text = run_lines(workflow["jobs"]["exporter"])
-    assert "exporter --once" in text
+    smoke = re.search(r"python -m fleetpulse (exporter [^>\n]*)", text)
+    assert smoke, text
+    call = invocation(".github/workflows/ci.yml", smoke.group(1).split())
+    assert "--once" in call.flags() and not unknown_flags(call)
     names = re.search(r"for name in (.*?); do", text, re.S)
     assert names
     wanted = names.group(1).replace("\\", " ").split()

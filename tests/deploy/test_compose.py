@@ -134,8 +134,9 @@ def test_influxdb_is_initialised_with_org_bucket_and_token_from_env(
 ) -> None:
     env = services["influxdb"]["environment"]
     assert env["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
-    assert env["DOCKER_INFLUXDB_INIT_ORG"] == "${INFLUX_ORG:-fleetpulse}"
-    assert env["DOCKER_INFLUXDB_INIT_BUCKET"] == "${INFLUX_BUCKET:-fleetpulse}"
+    # fixed: the provisioned datasource and the dashboards' Flux name them
+    assert env["DOCKER_INFLUXDB_INIT_ORG"] == "fleetpulse"
+    assert env["DOCKER_INFLUXDB_INIT_BUCKET"] == "fleetpulse"
     assert env["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"].startswith("${INFLUX_TOKEN:?")
     assert "/var/lib/influxdb2" in compose.mounts(services["influxdb"])
 
@@ -289,9 +290,13 @@ def test_grafana_datasource_variables_are_set_in_its_environment(
         # Grafana expands $VAR and ${VAR} in provisioning files from its environment
         for name in compose.variables(tree):
             assert name in grafana_env, f"{f.name} reads ${name}, not set for grafana"
+        influx_env = services["influxdb"]["environment"]
         for source in tree.get("datasources", []):
             if source.get("type") == "influxdb":
                 assert source["url"] == "http://influxdb:8086"
+                assert source["jsonData"]["organization"] == influx_env["DOCKER_INFLUXDB_INIT_ORG"]
+                bucket = influx_env["DOCKER_INFLUXDB_INIT_BUCKET"]
+                assert source["jsonData"]["defaultBucket"] == bucket
 
 
 def test_renderer_is_wired_to_grafana(services: dict[str, Any]) -> None:
