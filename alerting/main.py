@@ -81,25 +81,11 @@ def check_paths(paths: list[Path], out: list[str]) -> list[Problem]:
     seen: dict[str, str] = {}
     for path in files:
         try:
-            groups = load_rule_file(path, thresholds)
+            groups = load_rule_file(path, thresholds, seen=seen)
         except ConfigError as exc:
             problems += exc.problems
             continue
-        count = 0
-        for group in groups:
-            for rule in group.rules:
-                count += 1
-                where = f"{rule.file}:{rule.line}"
-                first = seen.setdefault(rule.alert, where)
-                if first != where:
-                    problems.append(
-                        Problem(
-                            rule.file,
-                            rule.line,
-                            "alert",
-                            f"duplicate alert name {rule.alert!r}; first defined at {first}",
-                        )
-                    )
+        count = sum(len(group.rules) for group in groups)
         out.append(f"{path}: ok, {count} rules in {len(groups)} groups")
     return problems
 

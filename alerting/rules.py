@@ -218,9 +218,12 @@ def load_rule_file(
     thresholds: Thresholds | None = None,
     channels: tuple[str, ...] | None = None,
     default_interval: float = 15.0,
+    seen: dict[str, str] | None = None,
 ) -> list[Group]:
-    """Raises ConfigError with every problem in the file."""
+    """Raises ConfigError with every problem in the file. `seen` (alert name -> file:line)
+    spans files, so a name used twice anywhere is reported."""
     thresholds = thresholds or Thresholds()
+    seen = {} if seen is None else seen
     root = load_yaml(path)
     reader = Reader(str(path))
     top = MapView(reader, root)
@@ -237,7 +240,16 @@ def load_rule_file(
         for j, rule_node in enumerate(view.items("rules")):
             rule_view = MapView(reader, rule_node, f"{view.path}.rules[{j}]")
             rule = parse_rule(rule_view, name, thresholds, channels)
-            if rule is not None:
+            alert = rule_view.text("alert")
+            where = f"{path}:{rule_view.line}"
+            first = seen.setdefault(alert, where) if alert else where
+            if first != where:
+                reader.problem(
+                    rule_view.line,
+                    "alert",
+                    f"duplicate alert name {alert!r}; first defined at {first}",
+                )
+            elif rule is not None:
                 rules.append(rule)
         groups.append(Group(name, interval, tuple(rules)))
     reader.raise_if_problems()
@@ -260,25 +272,12 @@ def load_ruleset(
             problems += exc.problems
     files = rule_files(paths)
     groups: list[Group] = []
+    seen: dict[str, str] = {}
     for path in files:
         try:
-            groups += load_rule_file(path, thresholds, channels, default_interval)
+            groups += load_rule_file(path, thresholds, channels, default_interval, seen)
         except ConfigError as exc:
             problems += exc.problems
-    seen: dict[str, Rule] = {}
-    for group in groups:
-        for rule in group.rules:
-            first = seen.setdefault(rule.alert, rule)
-            if first is not rule:
-                problems.append(
-                    Problem(
-                        rule.file,
-                        rule.line,
-                        "alert",
-                        f"duplicate alert name {rule.alert!r}; first defined at "
-                        f"{first.file}:{first.line}",
-                    )
-                )
     if problems:
         raise ConfigError(problems)
     return RuleSet(tuple(groups), thresholds, tuple(files))

@@ -1,0 +1,119 @@
+"""GET /api/v1/alerts and /api/v1/alerts/history, answered from alert events in a real
+SQLite store (as when the engine runs in another process)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerting.history import notification_event, transition_event, write_events
+from alerting.notify import Notification, Outcome
+from alerting.thresholds import Thresholds
+from collector.api import make_api
+from collector.api_context import ApiContext
+from collector.storage.settings import RetentionSettings
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.config import Listen
+from fleetpulse.httpauth import AuthSettings
+from fleetpulse.samples import make_labels
+from fleetpulse.service import start_site
+from fleetpulse.timeutil import now_ms
+
+
+def labels(host: str, severity: str = "critical") -> tuple[tuple[str, str], ...]:
+    return make_labels({"host": host, "alertname": "CpuHigh", "severity": severity, "job": "j"})
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[str, SqliteStorage]]:
+    store = await SqliteStorage.open(tmp_path / "m.db", RetentionSettings())
+    ctx = ApiContext(store, Thresholds, 15.0, CollectorRegistry())
+    runner, bound = await start_site(make_api(ctx, AuthSettings()), Listen("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{bound.port}", store
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+async def get(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        return response.status, await response.json()
+
+
+async def test_active_alerts_are_the_instances_whose_last_transition_is_pending_or_firing(
+    api: tuple[str, SqliteStorage],
+) -> None:
+    base, store = api
+    now = now_ms()
+    await write_events(
+        store,
+        [
+            transition_event(
+                labels("a"), now - 5000, "inactive", "pending", 90, 85, "s", now - 5000
+            ),
+            transition_event(
+                labels("a"), now - 3000, "pending", "firing", 91, 85, "CPU a", now - 3000
+            ),
+            transition_event(
+                labels("b"), now - 4000, "inactive", "firing", 95, 85, "s", now - 4000
+            ),
+            transition_event(
+                labels("b"), now - 1000, "firing", "resolved", 10, 85, "s", now - 4000
+            ),
+        ],
+    )
+    status, body = await get(f"{base}/api/v1/alerts")
+    assert status == 200
+    (alert,) = body["alerts"]
+    assert (alert["host"], alert["alertname"], alert["state"]) == ("a", "CpuHigh", "firing")
+    assert alert["summary"] == "CPU a" and alert["value"] == 91
+
+
+async def test_history_lists_transitions_and_attempts_filtered_by_host_and_time(
+    api: tuple[str, SqliteStorage],
+) -> None:
+    base, store = api
+    now = now_ms()
+    note = Notification("ops", "[CRITICAL] CpuHigh on a", "body", "firing", labels("a"), now)
+    await write_events(
+        store,
+        [
+            transition_event(labels("a"), now - 2000, "pending", "firing", 91, 85, "s", now),
+            transition_event(labels("b"), now - 2000, "pending", "firing", 91, 85, "s", now),
+            transition_event(labels("a"), now - 7_200_000, "inactive", "firing", 1, 85, "s", 0),
+            notification_event(Outcome(note, 1, False, "Connection refused", now - 1000, False)),
+            notification_event(Outcome(note, 2, True, "", now - 500, True)),
+        ],
+    )
+    status, body = await get(f"{base}/api/v1/alerts/history?start=-1h&host=a")
+    assert status == 200
+    got = [(e["event"], e.get("state"), e.get("outcome"), e.get("error")) for e in body["events"]]
+    assert got == [
+        ("transition", "firing", None, None),
+        ("notification", None, "retrying", "Connection refused"),
+        ("notification", None, "sent", ""),
+    ]
+    assert body["events"][1]["channel"] == "ops"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("start=yesterday", "bad parameter start: expected RFC 3339"),
+        ("start=-1h&end=-2h", "bad parameter start: must be before end"),
+        ("limit=0", "bad parameter limit: expected a whole number from 1 to 10000"),
+    ],
+)
+async def test_bad_history_parameters_are_400(
+    api: tuple[str, SqliteStorage], query: str, message: str
+) -> None:
+    base, _ = api
+    status, body = await get(f"{base}/api/v1/alerts/history?{query}")
+    assert status == 400
+    assert body["error"].startswith(message)

@@ -1,0 +1,124 @@
+"""Reduce functions and operators, and one query per rule through the real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alerting.evaluate import OPS, REDUCERS, evaluate_rule, observe
+from alerting.rules import Rule
+from alerting.thresholds import Level, Thresholds
+from collector.storage.settings import RetentionSettings
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.samples import Sample, Series, make_labels
+from fleetpulse.selector import parse_selector
+from fleetpulse.timeutil import now_ms
+
+
+def points(*values: float, step_ms: int = 1000) -> list[tuple[int, float]]:
+    return [(i * step_ms, v) for i, v in enumerate(values)]
+
+
+def test_plain_reducers_summarise_the_window() -> None:
+    p = points(1, 5, 3)
+    assert [REDUCERS[n](p) for n in ("avg", "min", "max", "last", "sum", "count")] == [
+        3.0,
+        1,
+        5,
+        3,
+        9,
+        3.0,
+    ]
+    assert all(REDUCERS[n]([]) is None for n in REDUCERS)
+
+
+def test_increase_and_rate_count_a_counter_reset_as_a_restart_not_a_drop() -> None:
+    p = points(100, 110, 120, 5, 15)  # reset between 120 and 5
+    assert REDUCERS["increase"](p) == 10 + 10 + 5 + 10
+    assert REDUCERS["rate"](p) == 35 / 4
+
+
+def test_rate_needs_two_points() -> None:
+    assert REDUCERS["rate"](points(5)) is None
+    assert REDUCERS["increase"](points(5)) is None
+
+
+def test_gauge_trend_reducers_follow_a_straight_line() -> None:
+    p = points(10, 12, 14, 16, step_ms=60_000)  # +2 per minute
+    assert REDUCERS["delta"](p) == 6
+    assert abs((REDUCERS["deriv"](p) or 0) - 2 / 60) < 1e-9
+    assert abs((REDUCERS["predict_24h"](p) or 0) - (16 + 2 * 60 * 24)) < 1e-6
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e12), min_size=2, max_size=50))
+def test_increase_and_rate_are_never_negative(values: list[float]) -> None:
+    p = points(*values)
+    assert (REDUCERS["increase"](p) or 0) >= 0
+    assert (REDUCERS["rate"](p) or 0) >= 0
+
+
+def test_operators_compare_value_to_threshold() -> None:
+    assert [OPS[o](2, 1) for o in (">", ">=", "<", "<=", "==", "!=")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+def rule(**overrides: object) -> Rule:
+    fields: dict[str, object] = {
+        "alert": "CpuHigh",
+        "group": "g",
+        "file": "f",
+        "line": 1,
+        "selector": parse_selector("host_cpu_usage_percent"),
+        "threshold": "cpu",
+    }
+    fields.update(overrides)
+    return Rule(**fields)  # type: ignore[arg-type]
+
+
+def test_a_thresholds_key_gives_warning_and_critical_per_series_with_host_overrides() -> None:
+    thresholds = Thresholds((("cpu", Level(70, 85)),), (("db-*", (("cpu", Level(50, 60)),)),))
+    series = [
+        Series("host_cpu_usage_percent", make_labels({"host": "web-1"}), points(75)),
+        Series("host_cpu_usage_percent", make_labels({"host": "db-1"}), points(65)),
+    ]
+    got = {
+        (dict(o.labels)["host"], o.severity): (o.threshold, o.active)
+        for o in observe(rule(), series, thresholds)
+    }
+    assert got == {
+        ("web-1", "warning"): (70, True),
+        ("web-1", "critical"): (85, False),
+        ("db-1", "warning"): (50, True),
+        ("db-1", "critical"): (60, True),
+    }
+
+
+async def test_one_range_query_serves_every_series_of_a_rule(tmp_path: Path) -> None:
+    store = await SqliteStorage.open(tmp_path / "m.db", RetentionSettings())
+    try:
+        now = now_ms()
+        await store.write(
+            [
+                Sample("host_cpu_usage_percent", make_labels({"host": h, "job": "j"}), v, now - 500)
+                for h, v in (("a", 10.0), ("b", 99.0), ("c", 50.0))
+            ]
+        )
+        found = await evaluate_rule(
+            rule(threshold=80.0, severity="critical", reduce="last"), store, Thresholds(), now
+        )
+        assert sorted((dict(o.labels)["host"], o.active) for o in found) == [
+            ("a", False),
+            ("b", True),
+            ("c", False),
+        ]
+        assert all(dict(o.labels)["alertname"] == "CpuHigh" for o in found)
+    finally:
+        await store.close()

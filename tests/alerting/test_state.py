@@ -1,0 +1,140 @@
+"""The instance state machine and its persistence across restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alerting.rules import Group, load_ruleset
+from alerting.ruletest import MemoryStorage
+from alerting.service import AlertEngine
+from alerting.settings import AlertingSettings
+from alerting.state import (
+    FIRING,
+    INACTIVE,
+    PENDING,
+    RESOLVED,
+    STATE_FILE,
+    AlertInstance,
+    advance,
+    load_state,
+    save_state,
+)
+from fleetpulse.samples import Series, make_labels
+
+
+def instance() -> AlertInstance:
+    return AlertInstance("k", "s", "A", make_labels({"host": "a"}), "warning")
+
+
+def test_condition_must_hold_for_the_whole_for_before_firing() -> None:
+    inst = instance()
+    assert advance(inst, True, 0, 3000, 0) == PENDING
+    assert advance(inst, True, 2000, 3000, 0) is None
+    assert inst.state == PENDING
+    assert advance(inst, True, 3000, 3000, 0) == FIRING
+    assert inst.firing_since == 3000
+
+
+def test_a_dip_during_pending_starts_for_again() -> None:
+    inst = instance()
+    advance(inst, True, 0, 3000, 0)
+    assert advance(inst, False, 1000, 3000, 0) == INACTIVE
+    assert advance(inst, True, 2000, 3000, 0) == PENDING
+    assert advance(inst, True, 4000, 3000, 0) is None
+
+
+def test_zero_for_fires_at_once() -> None:
+    inst = instance()
+    assert advance(inst, True, 0, 0, 0) == FIRING
+
+
+def test_keep_firing_for_rides_out_a_short_dip_then_resolves() -> None:
+    inst = instance()
+    advance(inst, True, 0, 0, 5000)
+    assert advance(inst, False, 2000, 0, 5000) is None
+    assert inst.state == FIRING
+    assert advance(inst, False, 5000, 0, 5000) == RESOLVED
+    assert inst.state == INACTIVE
+
+
+def test_missing_data_holds_the_state() -> None:
+    inst = instance()
+    advance(inst, True, 0, 0, 0)
+    assert advance(inst, None, 60_000, 0, 0) is None
+    assert inst.state == FIRING
+    pending = instance()
+    advance(pending, True, 0, 10_000, 0)
+    assert advance(pending, None, 5000, 10_000, 0) is None
+    assert pending.state == PENDING
+
+
+def test_state_round_trips_through_the_file_and_replaces_it_atomically(tmp_path: Path) -> None:
+    inst = instance()
+    advance(inst, True, 1000, 0, 0)
+    inst.last_notified = 1000
+    save_state(tmp_path, {inst.key: inst})
+    save_state(tmp_path, {inst.key: inst})
+    assert load_state(tmp_path) == {"k": inst}
+    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]  # no temp file left behind
+
+
+def test_an_unreadable_state_file_starts_afresh(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text("{not json")
+    assert load_state(tmp_path) == {}
+
+
+RULE = """
+groups:
+  - name: g
+    interval: 1s
+    rules:
+      - alert: Hot
+        metric: temp
+        reduce: last
+        window: 1m
+        op: ">"
+        threshold: 50
+        for: 10s
+        cooldown: 1m
+"""
+
+
+async def test_a_restart_does_not_reset_a_pending_for(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULE)
+    settings = AlertingSettings(rules=(tmp_path / "rules.yaml",))
+    t0 = 1_800_000_000_000
+    storage = MemoryStorage(
+        [Series("temp", make_labels({"host": "a"}), [(t0 + i * 1000, 60.0) for i in range(20)])]
+    )
+    first = AlertEngine(settings)
+    first.ruleset = load_ruleset(settings.rules)
+    group: Group = first.ruleset.groups[0]
+    await first.evaluate_group(storage, group, t0)
+    save_state(tmp_path / "data", first.instances)
+    saved = json.loads((tmp_path / "data" / STATE_FILE).read_text())
+    assert saved["instances"][0]["pending_since"] == t0
+
+    second = AlertEngine(settings)
+    second.ruleset = first.ruleset
+    second.instances = load_state(tmp_path / "data")
+    result = await second.evaluate_group(storage, group, t0 + 10_000)
+    (inst,) = second.instances.values()
+    assert inst.state == FIRING and inst.firing_since == t0 + 10_000
+    assert [n.kind for n in result.notifications] == []  # no channels configured
+
+
+async def test_a_flapping_series_notifies_once_per_cooldown_not_per_flap(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULE.replace("for: 10s", "for: 0s"))
+    settings = AlertingSettings(rules=(tmp_path / "rules.yaml",), default_channels=("ops",))
+    t0 = 1_800_000_000_000
+    flapping = [(t0 + i * 1000, 60.0 if i % 2 == 0 else 40.0) for i in range(90)]
+    storage = MemoryStorage([Series("temp", make_labels({"host": "a"}), flapping)])
+    engine = AlertEngine(settings)
+    engine.ruleset = load_ruleset(settings.rules)
+    sent = []
+    for i in range(90):
+        # the window holds only the latest point, so the condition flips every second
+        result = await engine.evaluate_group(storage, engine.ruleset.groups[0], t0 + i * 1000)
+        sent += [(i, n.kind) for n in result.notifications]
+    assert sent == [(0, "firing"), (1, "resolved"), (60, "firing"), (61, "resolved")]
