@@ -15,6 +15,8 @@ from collector.storage.port import RangeQuery
 from fleetpulse.samples import is_counter
 from fleetpulse.selector import Matcher, Selector
 
+# Counter rates need the point before the range starts; scrape intervals up to this long count.
+RATE_LOOKBACK_MS = 15 * 60_000
 FLUX_OPS = {"=": "==", "!=": "!=", "=~": "=~", "!~": "!~"}
 
 # The function that buckets a tier's points into `step` windows, per aggregate.
@@ -81,37 +83,56 @@ def selector_predicate(selector: Selector, *, measurement: str | None = None) ->
     return " and ".join(parts)
 
 
+def _counter_rollup(aggregate: str, stepped: bool) -> tuple[str, str]:
+    """(field, window fn) for a counter's rollup points, as the SQLite store reads them."""
+    if aggregate == "rate":
+        return "rate_mean", "mean"
+    if aggregate == "count":
+        return ("last", "count") if stepped else ("count", "sum")
+    return "last", RAW_WINDOW_FN[aggregate]
+
+
 def range_query(bucket: str, tier: str, query: RangeQuery) -> str:
     """One query for every series matching the selector, from the given tier's bucket.
 
-    Raw points are the field `value`. Rollup points are a field chosen by the aggregate
-    (`mean`, `min`, `max`, `count` for gauges; `last` for counters), and `sum` over a gauge
-    rollup is mean * count. With a step the points are bucketed into windows keyed by their
-    start, like the SQLite store.
+    Raw points are the field `value`; `rate` is their non-negative per-second derivative.
+    Rollup points are a field chosen by the aggregate: `mean`, `min`, `max`, `count` for
+    gauges (`sum` is mean * count); `last`, `count` and `rate_mean` for counters. With a step
+    the points are bucketed into windows keyed by their start, like the SQLite store.
     """
     selector = query.selector
+    if query.aggregate == "rate" and not is_counter(selector.metric):
+        raise ValueError(f"rate needs a counter (a name ending in _total), got {selector.metric}")
+    start_ms = query.start_ms
+    if query.aggregate == "rate" and tier == "raw":
+        start_ms -= RATE_LOOKBACK_MS  # the first rate needs the point before the range
     lines = [
         f"from(bucket: {flux_string(bucket)})",
-        f"    |> range(start: {flux_time(query.start_ms)}, stop: {flux_time(query.end_ms + 1)})",
+        f"    |> range(start: {flux_time(start_ms)}, stop: {flux_time(query.end_ms + 1)})",
         f"    |> filter(fn: (r) => {selector_predicate(selector)})",
     ]
+    window_fn = ROLLUP_WINDOW_FN.get(query.aggregate, "mean")
     if tier == "raw":
         lines.insert(2, '    |> filter(fn: (r) => r._field == "value")')
-        window_fn = RAW_WINDOW_FN[query.aggregate]
-    else:
-        window_fn = ROLLUP_WINDOW_FN[query.aggregate]
-        if is_counter(selector.metric):
-            lines.append('    |> filter(fn: (r) => r._field == "last")')
-        elif query.aggregate == "sum":
+        window_fn = RAW_WINDOW_FN.get(query.aggregate, "mean")
+        if query.aggregate == "rate":
             lines += [
-                '    |> filter(fn: (r) => r._field == "mean" or r._field == "count")',
-                '    |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
-                '    |> map(fn: (r) => ({r with _value: r.mean * r.count, _field: "sum"}))',
-                '    |> drop(columns: ["mean", "count"])',
+                "    |> derivative(unit: 1s, nonNegative: true, initialZero: true)",
+                f"    |> filter(fn: (r) => r._time >= {flux_time(query.start_ms)})",
             ]
-        else:
-            field = GAUGE_ROLLUP_FIELD[query.aggregate]
-            lines.append(f"    |> filter(fn: (r) => r._field == {flux_string(field)})")
+    elif is_counter(selector.metric):
+        field, window_fn = _counter_rollup(query.aggregate, bool(query.step_ms))
+        lines.append(f"    |> filter(fn: (r) => r._field == {flux_string(field)})")
+    elif query.aggregate == "sum":
+        lines += [
+            '    |> filter(fn: (r) => r._field == "mean" or r._field == "count")',
+            '    |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+            '    |> map(fn: (r) => ({r with _value: r.mean * r.count, _field: "sum"}))',
+            '    |> drop(columns: ["mean", "count"])',
+        ]
+    else:
+        field = GAUGE_ROLLUP_FIELD[query.aggregate]
+        lines.append(f"    |> filter(fn: (r) => r._field == {flux_string(field)})")
     if query.step_ms:
         lines.append(
             f"    |> aggregateWindow(every: {flux_duration_ms(query.step_ms)}, fn: {window_fn}, "

@@ -38,9 +38,10 @@ def task_name(bucket: str, tier: str) -> str:
 
 def _header(name: str, every: str, offset: str, source: str, target: str, lookback: str) -> str:
     return f"""// Managed by `fleetpulse influx setup`: edits are overwritten on its next run.
-// Rolls {source} up into {target}; each run reads from its last successful run (at least two
-// windows back) so late points and windows missed during downtime are rolled up, and points
-// keyed by the window start make rewriting a window harmless.
+// Rolls {source} up into {target}.
+// Each run reads from its last successful run (at least two windows back), so late points
+// and windows missed during downtime are rolled up; points keyed by the window start make
+// rewriting a window harmless.
 import "date"
 import "influxdata/influxdb/tasks"
 
@@ -96,6 +97,12 @@ rates = counters
 
 rates |> {window.format(fn="mean")} |> set(key: "_field", value: "rate_mean") |> to(bucket: {target})
 rates |> {window.format(fn="max")} |> set(key: "_field", value: "rate_max") |> to(bucket: {target})
+// The number of rate intervals: the weight of rate_mean in the daily rollup.
+rates
+    |> {window.format(fn="count")}
+    |> toFloat()
+    |> set(key: "_field", value: "count")
+    |> to(bucket: {target})
 """
     )
     return TaskSpec(name, every, HOURLY_OFFSET, flux)
@@ -116,6 +123,25 @@ def daily_task(bucket: str) -> TaskSpec:
             f' |> set(key: "_field", value: "{dst}") |> to(bucket: {target})'
         )
 
+    def weighted(src: str, counters: str) -> str:
+        """The daily `src` (a mean), weighing each hour by its count."""
+        return f"""// The daily {src} weighs each hour by its count.
+hourly
+    |> filter(fn: (r) => r._measurement {counters} /_total$/)
+    |> filter(fn: (r) => r._field == "{src}" or r._field == "count")
+    |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+    |> filter(fn: (r) => exists r.{src} and exists r.count)
+    |> window(every: {every})
+    |> reduce(
+        identity: {{total: 0.0, n: 0.0}},
+        fn: (r, accumulator) =>
+            ({{total: accumulator.total + r.{src} * r.count, n: accumulator.n + r.count}}),
+    )
+    |> filter(fn: (r) => r.n > 0.0)
+    |> map(fn: (r) => ({{r with _time: r._start, _value: r.total / r.n, _field: "{src}"}}))
+    |> drop(columns: ["total", "n"])
+    |> to(bucket: {target})"""
+
     flux = (
         _header(
             name, every, DAILY_OFFSET, bucket_of(bucket, "hourly"), bucket_of(bucket, "daily"), "2d"
@@ -128,22 +154,9 @@ hourly = from(bucket: {source})
 {field("max", "max", "max")}
 {field("count", "sum", "count")}
 {field("last", "last", "last")}
-{field("rate_mean", "mean", "rate_mean")}
 {field("rate_max", "max", "rate_max")}
-
-// The daily mean weighs each hour by its count of raw points.
-hourly
-    |> filter(fn: (r) => r._field == "mean" or r._field == "count")
-    |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-    |> window(every: {every})
-    |> reduce(
-        identity: {{total: 0.0, n: 0.0}},
-        fn: (r, accumulator) => ({{total: accumulator.total + r.mean * r.count, n: accumulator.n + r.count}}),
-    )
-    |> filter(fn: (r) => r.n > 0.0)
-    |> map(fn: (r) => ({{r with _time: r._start, _value: r.total / r.n, _field: "mean"}}))
-    |> drop(columns: ["total", "n"])
-    |> to(bucket: {target})
+{weighted("mean", "!~")}
+{weighted("rate_mean", "=~")}
 """
     )
     return TaskSpec(name, every, DAILY_OFFSET, flux)

@@ -37,7 +37,9 @@ from collector.storage.batch import (
 )
 from collector.storage.port import (
     AGENT_LOGS,
+    AGGREGATES,
     ALERT_EVENTS,
+    COUNTER_AGGREGATES,
     Event,
     LatestValue,
     RangeQuery,
@@ -48,7 +50,7 @@ from collector.storage.port import (
 from collector.storage.settings import InfluxSettings, RetentionSettings
 from collector.storage.spool import Spool
 from collector.storage.tiers import choose_tier, retention_ms
-from fleetpulse.samples import Labels, Sample, Series
+from fleetpulse.samples import Labels, Sample, Series, is_counter
 from fleetpulse.selector import Selector
 from fleetpulse.timeutil import now_ms
 
@@ -262,8 +264,13 @@ class InfluxStorage:
         return bucket_of(self.settings.bucket, tier)
 
     async def query_range(self, query: RangeQuery) -> RangeResult:
-        if query.aggregate not in flux.RAW_WINDOW_FN:
+        if query.aggregate not in AGGREGATES:
             raise StorageError(f"unknown aggregate {query.aggregate!r}")
+        if query.aggregate in COUNTER_AGGREGATES and not is_counter(query.selector.metric):
+            raise StorageError(
+                f"aggregate {query.aggregate} needs a counter (a name ending in _total), "
+                f"got {query.selector.metric!r}"
+            )
         tier = choose_tier(query.start_ms, now_ms(), self.retention).name
         tables = await self._query(flux.range_query(self._bucket(tier), tier, query))
         return RangeResult(tier, series_from_tables(tables, query.selector.metric))

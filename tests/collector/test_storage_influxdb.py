@@ -434,3 +434,20 @@ async def test_open_storage_picks_influxdb_and_keeps_its_spool_in_the_data_dir(
     await store.close()
     assert (tmp_path / "spool").is_dir()
     assert len(recorder.lines()) == 1
+
+
+async def test_counter_rates_come_from_the_derivative_or_the_stored_rate_mean(
+    recorder: InfluxRecorder, tmp_path: Path
+) -> None:
+    store = await open_store(recorder.url, tmp_path / "spool")
+    end = now_ms()
+    counter = parse_selector('network_receive_bytes_total{interface="eth0"}')
+    raw = await store.query_range(RangeQuery(counter, end - HOUR_MS, end, 60_000, "rate"))
+    hourly = await store.query_range(RangeQuery(counter, end - 72 * HOUR_MS, end, None, "rate"))
+    with pytest.raises(StorageError, match="needs a counter"):
+        await store.query_range(RangeQuery(parse_selector("up"), end - HOUR_MS, end, None, "rate"))
+    await store.close()
+    assert (raw.tier, hourly.tier) == ("raw", "hourly")
+    assert "derivative(unit: 1s, nonNegative: true, initialZero: true)" in recorder.queries[0]
+    assert 'r._field == "rate_mean"' in recorder.queries[1]
+    assert len(recorder.queries) == 2
