@@ -19,7 +19,8 @@ from collector.storage.factory import open_storage
 from collector.storage.influxdb import InfluxStorage, series_key
 from collector.storage.port import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
 from collector.storage.settings import InfluxSettings, RetentionSettings, StorageSettings
-from fleetpulse.config import Config
+from fleetpulse.config import Config, load_config
+from fleetpulse.errors import ConfigError
 from fleetpulse.samples import Sample, make_labels
 from fleetpulse.selector import parse_selector
 from fleetpulse.timeutil import now_ms
@@ -451,3 +452,38 @@ async def test_counter_rates_come_from_the_derivative_or_the_stored_rate_mean(
     assert "derivative(unit: 1s, nonNegative: true, initialZero: true)" in recorder.queries[0]
     assert 'r._field == "rate_mean"' in recorder.queries[1]
     assert len(recorder.queries) == 2
+
+
+def test_batch_and_spool_knobs_load_from_the_config_with_file_and_line_errors(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "storage:\n"
+        "  backend: influxdb\n"
+        "  influxdb:\n"
+        "    url: http://influx:8086\n"
+        "    batch_size: 2000\n"
+        "    flush_interval: 500ms\n"
+        "    max_retries: 0\n"
+        "    retry_interval: 2s\n"
+        "    max_retry_delay: 1m\n"
+        "    spool_dir: spool-here\n"
+        "    spool_max_bytes: 10485760\n"
+    )
+    influx = load_config(good).storage.influxdb
+    assert (influx.batch_size, influx.flush_interval, influx.max_retries) == (2000, 0.5, 0)
+    assert (influx.retry_interval, influx.max_retry_delay) == (2.0, 60.0)
+    assert influx.spool_dir == tmp_path / "spool-here"
+    assert influx.spool_max_bytes == 10 * 1024 * 1024
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "storage:\n  influxdb:\n    batch_size: 0\n    spool_max_bytes: 10MB\n    flush_interval: 1\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad)
+    messages = [str(p) for p in caught.value.problems]
+    assert any(m.startswith(f"{bad}:3: storage.influxdb.batch_size") for m in messages), messages
+    assert any(m.startswith(f"{bad}:4: storage.influxdb.spool_max_bytes") for m in messages)
+    assert any(m.startswith(f"{bad}:5: storage.influxdb.flush_interval") for m in messages)
