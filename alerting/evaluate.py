@@ -94,24 +94,27 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+InstanceKey = tuple[str, str, Labels]  # (alert, severity, series labels)
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One alert instance's input at one evaluation: is its condition true right now?"""
 
-    key: str  # stable identity of (rule, severity, series)
-    series_key: str  # identity of (rule, series): links a warning to its critical
-    labels: Labels  # series labels + rule labels + alertname + severity
+    alert: str
+    severity: str
+    series_labels: Labels
     value: float | None  # None: no data in the window (the instance holds its state)
     threshold: float
-    severity: str
     active: bool | None  # None when there was no data
 
-
-def series_identity(labels: Labels) -> str:
-    return ",".join(f"{k}={v}" for k, v in labels)
+    @property
+    def key(self) -> InstanceKey:
+        return (self.alert, self.severity, self.series_labels)
 
 
 def instance_labels(rule: Rule, series_labels: Labels, severity: str) -> Labels:
+    """Series labels + the rule's labels + alertname + severity (built only when needed)."""
     merged = dict(series_labels)
     merged.update(rule.labels)
     merged["alertname"] = rule.alert
@@ -127,7 +130,6 @@ def observe(rule: Rule, series: Sequence[Series], thresholds: Thresholds) -> lis
     out = []
     for one in series:
         value = reduce(one.points)
-        ident = f"{rule.alert}|{series_identity(one.labels)}"
         if isinstance(rule.threshold, str):
             host = label_value(one.labels, "host")
             levels = levels_by_host.get(host)
@@ -145,13 +147,12 @@ def observe(rule: Rule, series: Sequence[Series], thresholds: Thresholds) -> lis
         for severity, limit in pairs:
             out.append(
                 Observation(
-                    key=f"{ident}|{severity}",
-                    series_key=ident,
-                    labels=instance_labels(rule, one.labels, severity),
-                    value=value,
-                    threshold=limit,
-                    severity=severity,
-                    active=None if value is None else compare(value, limit),
+                    rule.alert,
+                    severity,
+                    one.labels,
+                    value,
+                    limit,
+                    None if value is None else compare(value, limit),
                 )
             )
     return out

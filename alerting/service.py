@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alerting.evaluate import Observation, evaluate_rule
+from alerting.evaluate import InstanceKey, Observation, instance_labels, observe
 from alerting.history import notification_event, transition_event, write_events
 from alerting.notify import Notification, Notifier, Outcome
 from alerting.rules import Group, Rule, RuleSet, load_ruleset
@@ -35,9 +35,10 @@ from alerting.state import (
 )
 from alerting.templates import compose, dashboard_link, render
 from alerting.thresholds import find_thresholds_file
-from collector.storage.port import Event, Storage, StorageError
+from collector.storage.port import Event, RangeQuery, RangeResult, Storage, StorageError
 from fleetpulse.errors import ConfigError
-from fleetpulse.samples import label_value
+from fleetpulse.samples import Labels, label_value
+from fleetpulse.selector import Selector
 from fleetpulse.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,14 @@ class AlertEngine:
         self.settings = settings
         self.clock = clock
         self.ruleset = RuleSet()
-        self.instances: dict[str, AlertInstance] = {}
+        self.instances: dict[InstanceKey, AlertInstance] = {}
         self.notifier: Notifier | None = None
         self.storage: Storage | None = None
         self.cycles = 0
         self.last_reload_error: ConfigError | None = None
         self._reload_wanted = asyncio.Event()
         self._signature: tuple[tuple[str, int, int], ...] = ()
+        self._saved: str | None = None
 
     # -- rules --------------------------------------------------------------------------
 
@@ -116,18 +118,33 @@ class AlertEngine:
             return False
         self.last_reload_error = None
         alerts = {rule.alert for rule in self.rules}
-        for key in [k for k, inst in self.instances.items() if inst.alert not in alerts]:
+        for key in [k for k in self.instances if k[0] not in alerts]:
             del self.instances[key]  # its rule is gone
         return True
 
     # -- evaluation ---------------------------------------------------------------------
 
     async def evaluate_group(self, storage: Storage, group: Group, now: int) -> CycleResult:
-        """Evaluate every rule of `group` at `now`: one query per rule, run concurrently."""
-        results = await asyncio.gather(
-            *(evaluate_rule(rule, storage, self.ruleset.thresholds, now) for rule in group.rules),
-            return_exceptions=True,
-        )
+        """Evaluate every rule of `group` at `now`: at most one query per rule, concurrently.
+
+        Rules with the same selector and window (a warning and a critical variant, several
+        reducers over one metric) share one query within the cycle."""
+        queries: dict[tuple[Selector, float], asyncio.Task[RangeResult]] = {}
+        for rule in group.rules:
+            key = (rule.selector, rule.window)
+            if key not in queries:
+                query = RangeQuery(rule.selector, now - int(rule.window * 1000), now)
+                queries[key] = asyncio.ensure_future(storage.query_range(query))
+        if queries:
+            await asyncio.wait(queries.values())
+        results: list[list[Observation] | BaseException] = []
+        for rule in group.rules:
+            task = queries[(rule.selector, rule.window)]
+            error = task.exception()
+            if error is not None:
+                results.append(error)
+            else:
+                results.append(observe(rule, task.result().series, self.ruleset.thresholds))
         events: list[Event] = []
         notes: list[Notification] = []
         for rule, result in zip(group.rules, results, strict=True):
@@ -138,6 +155,7 @@ class AlertEngine:
             if isinstance(result, BaseException):
                 raise result
             self._apply(rule, result, now, events, notes)
+        self._forget_quiet(group, now)
         self.cycles += 1
         return CycleResult(events, notes)
 
@@ -154,18 +172,18 @@ class AlertEngine:
             int(rule.keep_firing_for * 1000),
             int(rule.cooldown * 1000),
         )
-        critical_firing: set[str] = set()
+        critical_firing: set[Labels] = set()
         # critical first, so a warning instance knows whether its critical one is firing
         for obs in sorted(observations, key=lambda o: SEVERITY_ORDER.get(o.severity, 3)):
             inst = self.instances.get(obs.key)
             if inst is None:
                 if not obs.active:
                     continue  # nothing to track for a quiet series
-                inst = AlertInstance(obs.key, obs.series_key, rule.alert, obs.labels, obs.severity)
+                labels = instance_labels(rule, obs.series_labels, obs.severity)
+                inst = AlertInstance(rule.alert, obs.severity, obs.series_labels, labels)
                 self.instances[obs.key] = inst
             if obs.value is not None:
                 inst.value, inst.threshold = obs.value, obs.threshold
-            inst.labels = obs.labels
             previous = inst.state
             started = inst.firing_since
             entered = advance(inst, obs.active, now, for_ms, keep_ms)
@@ -191,9 +209,9 @@ class AlertEngine:
                     label_value(inst.labels, "host"),
                     inst.value,
                 )
-            superseded = inst.severity == "warning" and inst.series_key in critical_firing
+            superseded = inst.severity == "warning" and inst.series_labels in critical_firing
             if inst.state == FIRING and inst.severity == "critical":
-                critical_firing.add(inst.series_key)
+                critical_firing.add(inst.series_labels)
             if entered == RESOLVED:
                 if rule.send_resolved and inst.notified_episode:
                     notes += self._notifications(rule, inst, RESOLVED, now, started)
@@ -207,16 +225,16 @@ class AlertEngine:
                     notes += self._notifications(rule, inst, kind, now, inst.firing_since)
                     inst.last_notified = now
                     inst.notified_episode = True
-        self._forget_quiet(rule, now, cooldown_ms)
 
-    def _forget_quiet(self, rule: Rule, now: int, cooldown_ms: int) -> None:
-        """Drop inactive instances once their cooldown can no longer matter."""
+    def _forget_quiet(self, group: Group, now: int) -> None:
+        """Drop the group's inactive instances once their cooldown can no longer matter."""
+        cooldowns = {rule.alert: int(rule.cooldown * 1000) for rule in group.rules}
         for key in [
             k
             for k, inst in self.instances.items()
-            if inst.alert == rule.alert
-            and inst.state == INACTIVE
-            and cooldown_over(inst, now, cooldown_ms)
+            if inst.state == INACTIVE
+            and k[0] in cooldowns
+            and cooldown_over(inst, now, cooldowns[k[0]])
         ]:
             del self.instances[key]
 
@@ -280,7 +298,9 @@ class AlertEngine:
         notes = [n for r in results for n in r.notifications]
         # the state goes to disk before anything is sent: a crash right after sending must
         # not lead to a duplicate after the restart
-        await asyncio.to_thread(save_state, data_dir, dict(self.instances))
+        self._saved = await asyncio.to_thread(
+            save_state, data_dir, list(self.instances.values()), self._saved
+        )
         if self.notifier is not None:
             for note in notes:
                 self.notifier.submit(note)

@@ -28,11 +28,10 @@ INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved
 class AlertInstance:
     """One (rule, severity, series): its state and clocks, all in ms since the epoch."""
 
-    key: str
-    series_key: str
     alert: str
-    labels: Labels
     severity: str
+    series_labels: Labels  # identity: (alert, severity, series labels)
+    labels: Labels  # what messages and history show: + rule labels, alertname, severity
     state: str = INACTIVE
     pending_since: int | None = None
     firing_since: int | None = None
@@ -42,16 +41,22 @@ class AlertInstance:
     value: float | None = None
     threshold: float = 0.0
 
+    @property
+    def key(self) -> tuple[str, str, Labels]:
+        return (self.alert, self.severity, self.series_labels)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = dict(self.labels)
+        data["series_labels"] = dict(self.series_labels)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AlertInstance:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["labels"] = tuple(sorted(dict(values.get("labels", {})).items()))
+        for name in ("labels", "series_labels"):
+            values[name] = tuple(sorted(dict(values.get(name, {})).items()))
         return cls(**values)
 
 
@@ -95,7 +100,10 @@ def cooldown_over(inst: AlertInstance, now: int, cooldown_ms: int) -> bool:
     return inst.last_notified is None or now - inst.last_notified >= cooldown_ms
 
 
-def load_state(data_dir: Path) -> dict[str, AlertInstance]:
+InstanceKey = tuple[str, str, Labels]
+
+
+def load_state(data_dir: Path) -> dict[InstanceKey, AlertInstance]:
     """The saved instances; a missing or unreadable file starts afresh (logged, not fatal)."""
     path = data_dir / STATE_FILE
     try:
@@ -110,13 +118,17 @@ def load_state(data_dir: Path) -> dict[str, AlertInstance]:
     return {inst.key: inst for inst in instances}
 
 
-def save_state(data_dir: Path, instances: dict[str, AlertInstance]) -> None:
-    """Write atomically: a crash mid-write leaves the previous file, never half of one."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+def save_state(data_dir: Path, instances: list[AlertInstance], previous: str | None = None) -> str:
+    """Write atomically: a crash mid-write leaves the previous file, never half of one.
+
+    Returns what was written; when it equals `previous`, nothing is written at all."""
     payload = json.dumps(
-        {"version": 1, "instances": [inst.to_json() for inst in instances.values()]},
+        {"version": 1, "instances": [inst.to_json() for inst in instances]},
         separators=(",", ":"),
     )
+    if payload == previous:
+        return payload
+    data_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".alert-state.", dir=data_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -127,3 +139,4 @@ def save_state(data_dir: Path, instances: dict[str, AlertInstance]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return payload

@@ -90,7 +90,7 @@ def test_a_thresholds_key_gives_warning_and_critical_per_series_with_host_overri
         Series("host_cpu_usage_percent", make_labels({"host": "db-1"}), points(65)),
     ]
     got = {
-        (dict(o.labels)["host"], o.severity): (o.threshold, o.active)
+        (dict(o.series_labels)["host"], o.severity): (o.threshold, o.active)
         for o in observe(rule(), series, thresholds)
     }
     assert got == {
@@ -114,11 +114,11 @@ async def test_one_range_query_serves_every_series_of_a_rule(tmp_path: Path) -> 
         found = await evaluate_rule(
             rule(threshold=80.0, severity="critical", reduce="last"), store, Thresholds(), now
         )
-        assert sorted((dict(o.labels)["host"], o.active) for o in found) == [
+        assert sorted((dict(o.series_labels)["host"], o.active) for o in found) == [
             ("a", False),
             ("b", True),
             ("c", False),
         ]
-        assert all(dict(o.labels)["alertname"] == "CpuHigh" for o in found)
+        assert all(o.alert == "CpuHigh" for o in found)
     finally:
         await store.close()

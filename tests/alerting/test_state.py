@@ -24,7 +24,8 @@ from fleetpulse.samples import Series, make_labels
 
 
 def instance() -> AlertInstance:
-    return AlertInstance("k", "s", "A", make_labels({"host": "a"}), "warning")
+    labels = make_labels({"host": "a"})
+    return AlertInstance("A", "warning", labels, labels)
 
 
 def test_condition_must_hold_for_the_whole_for_before_firing() -> None:
@@ -73,9 +74,9 @@ def test_state_round_trips_through_the_file_and_replaces_it_atomically(tmp_path:
     inst = instance()
     advance(inst, True, 1000, 0, 0)
     inst.last_notified = 1000
-    save_state(tmp_path, {inst.key: inst})
-    save_state(tmp_path, {inst.key: inst})
-    assert load_state(tmp_path) == {"k": inst}
+    written = save_state(tmp_path, [inst])
+    assert save_state(tmp_path, [inst], written) == written  # unchanged: not rewritten
+    assert load_state(tmp_path) == {inst.key: inst}
     assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]  # no temp file left behind
 
 
@@ -111,7 +112,7 @@ async def test_a_restart_does_not_reset_a_pending_for(tmp_path: Path) -> None:
     first.ruleset = load_ruleset(settings.rules)
     group: Group = first.ruleset.groups[0]
     await first.evaluate_group(storage, group, t0)
-    save_state(tmp_path / "data", first.instances)
+    save_state(tmp_path / "data", list(first.instances.values()))
     saved = json.loads((tmp_path / "data" / STATE_FILE).read_text())
     assert saved["instances"][0]["pending_since"] == t0
 
