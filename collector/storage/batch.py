@@ -47,6 +47,9 @@ class BatchSettings:
     retry_interval: float = 1.0  # seconds before the first retry
     max_retry_delay: float = 30.0  # seconds
     close_timeout: float = 10.0  # seconds close() may spend sending what is buffered
+    # Spooled batches sent per round before new data gets its turn (it queues behind them on
+    # disk), so a long backlog never holds fresh samples in memory.
+    replay_batches_per_round: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +143,17 @@ class BatchWriter:
                 ):
                     self._queue.pop(0)
                     continue
+                first = len(self.spool) == 0
                 await asyncio.to_thread(self.spool.append, tier, lines)
                 self._queue.pop(0)
-                log.info(
-                    "influxdb batch spooled tier=%s samples=%d spool_batches=%d",
+                # One warning when spooling starts; "caught up" is logged when it ends.
+                log.log(
+                    logging.WARNING if first else logging.DEBUG,
+                    "influxdb unavailable, spooling batches dir=%s tier=%s samples=%d error=%s",
+                    self.spool.directory,
                     tier,
                     len(lines),
-                    len(self.spool),
+                    self.last_error,
                 )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -203,13 +210,17 @@ class BatchWriter:
         return False
 
     async def replay(self) -> None:
-        """Send spooled batches oldest first until the spool is empty or a send fails."""
+        """Send spooled batches oldest first: until the spool is empty, a send fails, or one
+        round of `replay_batches_per_round` is done."""
         loop = asyncio.get_running_loop()
+        replayed = 0
         async with self._lock:
-            while not self._closed.is_set():
+            for _ in range(self.settings.replay_batches_per_round):
+                if self._closed.is_set():
+                    return
                 entry = self.spool.peek()
                 if entry is None:
-                    if self._replay_failures:
+                    if self._replay_failures or replayed:
                         log.info("spool replayed, influxdb writes caught up")
                     self._replay_failures = 0
                     return
@@ -219,6 +230,7 @@ class BatchWriter:
                 done, retry_after = await self._send_once(entry.tier, lines)
                 if done:
                     await asyncio.to_thread(self.spool.remove, entry)
+                    replayed += 1
                     continue
                 delay = self._delay(self._replay_failures, retry_after)
                 self._replay_failures += 1
@@ -230,6 +242,7 @@ class BatchWriter:
                     self.last_error,
                 )
                 return
+            self._wake.set()  # more to replay: the next round starts right after a flush
 
     async def close(self) -> None:
         """Stop the flush task; send what is buffered once, or spool it for the next start."""

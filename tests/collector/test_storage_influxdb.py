@@ -177,6 +177,7 @@ async def test_outage_with_restart_replays_every_sample_once_in_order(
 
     # The collector restarts while InfluxDB is still down, writes more, then InfluxDB recovers.
     store = await open_store(recorder.url, spool, batch_size=10)
+    store.writer.settings = dataclasses.replace(store.writer.settings, replay_batches_per_round=2)
     assert store.write_stats().spooled_samples == 37
     await store.write([sample(j) for j in range(37, 45)])
     await store.flush()
