@@ -88,6 +88,7 @@ class AlertEngine:
         self._reload_wanted = asyncio.Event()
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self._saved: str | None = None
+        self._orphan_events: list[Event] = []
 
     # -- rules --------------------------------------------------------------------------
 
@@ -118,8 +119,24 @@ class AlertEngine:
             return False
         self.last_reload_error = None
         alerts = {rule.alert for rule in self.rules}
+        now = self.clock()
         for key in [k for k in self.instances if k[0] not in alerts]:
-            del self.instances[key]  # its rule is gone
+            gone = self.instances.pop(key)
+            if gone.state != INACTIVE:
+                # close it in the history too, or /api/v1/alerts would show it forever
+                self._orphan_events.append(
+                    transition_event(
+                        gone.labels,
+                        now,
+                        gone.state,
+                        INACTIVE,
+                        gone.value,
+                        gone.threshold,
+                        "rule removed",
+                        None,
+                    )
+                )
+                log.info("alert dropped with its rule alert=%s state=%s", gone.alert, gone.state)
         return True
 
     # -- evaluation ---------------------------------------------------------------------
@@ -294,7 +311,8 @@ class AlertEngine:
     async def _run_cycle(self, storage: Storage, data_dir: Path, groups: list[Group]) -> None:
         now = self.clock()
         results = await asyncio.gather(*(self.evaluate_group(storage, g, now) for g in groups))
-        events = [e for r in results for e in r.events]
+        events = [*self._orphan_events, *(e for r in results for e in r.events)]
+        self._orphan_events = []
         notes = [n for r in results for n in r.notifications]
         # the state goes to disk before anything is sent: a crash right after sending must
         # not lead to a duplicate after the restart

@@ -139,3 +139,33 @@ async def test_a_flapping_series_notifies_once_per_cooldown_not_per_flap(tmp_pat
         result = await engine.evaluate_group(storage, engine.ruleset.groups[0], t0 + i * 1000)
         sent += [(i, n.kind) for n in result.notifications]
     assert sent == [(0, "firing"), (1, "resolved"), (60, "firing"), (61, "resolved")]
+
+
+async def test_removing_a_rule_closes_its_firing_instances_in_the_history(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULE.replace("for: 10s", "for: 0s"))
+    engine = AlertEngine(AlertingSettings(rules=(rules,)))
+    engine.load()
+    t0 = 1_800_000_000_000
+    storage = MemoryStorage([Series("temp", make_labels({"host": "a"}), [(t0, 60.0)])])
+    await engine.evaluate_group(storage, engine.ruleset.groups[0], t0)
+    assert [i.state for i in engine.instances.values()] == [FIRING]
+
+    rules.write_text(RULE.replace("alert: Hot", "alert: Cold"))
+    assert engine.reload()
+    assert engine.instances == {}
+    (closed,) = engine._orphan_events
+    assert dict(closed.fields)["state"] == INACTIVE
+    assert dict(closed.fields)["previous"] == FIRING
+
+
+async def test_a_bad_reload_keeps_the_last_good_rules(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULE)
+    engine = AlertEngine(AlertingSettings(rules=(rules,)))
+    engine.load()
+    rules.write_text(RULE.replace("reduce: last", "reduce: median"))
+    assert not engine.reload()
+    assert [r.alert for r in engine.rules] == ["Hot"] and engine.rules[0].reduce == "last"
+    assert engine.last_reload_error is not None
+    assert f"{rules}:8: groups[0].rules[0].reduce" in str(engine.last_reload_error)
