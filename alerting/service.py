@@ -321,7 +321,10 @@ class AlertEngine:
         )
         if self.notifier is not None:
             for note in notes:
-                self.notifier.submit(note)
+                if not self.notifier.submit(note):
+                    # the channel's queue is full (dead for long): record the loss
+                    lost = Outcome(note, 0, False, "queue full, dropped", now, True)
+                    events.append(notification_event(lost))
         await write_events(storage, events)
 
     async def _record_outcome(self, outcome: Outcome) -> None:

@@ -87,6 +87,12 @@ def url_is_accepted(url: str) -> bool:
     return bool(apprise.Apprise().add(url))
 
 
+def config_has_urls(path: Path) -> bool:
+    apprise = load_apprise()
+    config = apprise.AppriseConfig()
+    return bool(config.add(str(path))) and len(config.services()) > 0
+
+
 def _channel(view: MapView, name: str, base: Path) -> ChannelSettings:
     node = view.node(name) or Node(None, view.line)
     path = view.key_path(name)
@@ -105,6 +111,12 @@ def _channel(view: MapView, name: str, base: Path) -> ChannelSettings:
         url_nodes = body.items("urls")
         if config is not None and not config.is_file():
             view.reader.problem(body.line_of("config"), f"{path}.config", "no such file")
+        elif config is not None and not config_has_urls(config):
+            view.reader.problem(
+                body.line_of("config"),
+                f"{path}.config",
+                "Apprise finds no valid URL in this file; check its YAML or text format",
+            )
         if not urls and config is None:
             view.reader.problem(node.line, path, "expected a list of Apprise URLs or urls/config")
     for url, url_node in zip(urls, url_nodes, strict=False):

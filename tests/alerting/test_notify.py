@@ -55,6 +55,14 @@ def test_channel_settings_take_urls_an_apprise_config_and_tags(tmp_path: Path) -
     (channel,) = load_config(config).alerting.channels
     assert channel.config == tmp_path / "apprise.yaml" and channel.tags == ("oncall",)
 
+    (tmp_path / "apprise.yaml").write_text("urls:\n  - nosuchservice://x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert str(caught.value) == (
+        f"{config}:3: alerting.channels.oncall.config: Apprise finds no valid URL in this "
+        "file; check its YAML or text format"
+    )
+
 
 async def test_an_apprise_config_file_delivers_to_its_tagged_urls(tmp_path: Path) -> None:
     async with http_recorder() as recorder:
