@@ -149,5 +149,7 @@ async def watch_files(
     """Poll forever; `on_change` gets the full file_sd target list after every change."""
     while True:
         await asyncio.sleep(interval)
-        if await asyncio.wait_for(asyncio.to_thread(discovery.poll), timeout=60):
+        async with asyncio.timeout(60):
+            changed = await asyncio.to_thread(discovery.poll)
+        if changed:
             on_change(discovery.targets())

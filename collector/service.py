@@ -241,14 +241,17 @@ class Collector:
         self._loops.clear()
         if self._writer is not None:
             try:
-                await asyncio.wait_for(self.queue.drained(), STOP_FLUSH_TIMEOUT)
+                async with asyncio.timeout(STOP_FLUSH_TIMEOUT):
+                    await self.queue.drained()
             except TimeoutError:
                 log.error("stop: store too slow, pending=%d dropped", self.queue.pending_samples)
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
         if self._session is not None:
             await self._session.close()
-        log.info("collector stopped")
+            self._session = None
+            log.info("collector stopped")
 
 
 class TargetSet:
@@ -282,8 +285,13 @@ class RunningCollector:
     static_targets: int = 0
     discovered_targets: int = 0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopped: bool = False
 
     async def stop(self) -> None:
+        """Stop everything; a second call does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -306,7 +314,8 @@ async def start_collector(
     target_set = TargetSet(config.scrape, (*extra_targets, *config.scrape.targets), shard)
     discovery = FileDiscovery(config.scrape.file_sd) if config.scrape.file_sd else None
     if discovery is not None:
-        await asyncio.wait_for(asyncio.to_thread(discovery.poll), timeout=60)
+        async with asyncio.timeout(60):
+            await asyncio.to_thread(discovery.poll)
         target_set.discovered = discovery.targets()
     registry = CollectorRegistry(auto_describe=True)
     collector = Collector(storage, registry)

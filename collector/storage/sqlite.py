@@ -259,7 +259,10 @@ class SqliteStorage:
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(pool, fn), self.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the thread finishes, and a stopping service would then run on
+            async with asyncio.timeout(self.timeout):
+                return await loop.run_in_executor(pool, fn)
         except TimeoutError:
             raise StorageUnavailable(
                 f"sqlite store {self.path} did not answer within {self.timeout:g}s"

@@ -142,3 +142,25 @@ async def test_token_is_required_and_never_taken_from_the_query_string(api) -> N
     status, _, body = await get(f"{base}/api/v1/hosts?token=tok", {})
     assert status == 400 and "refused" in body
     assert (await get(f"{base}/healthz", {}))[0] == 200
+
+
+async def test_rate_of_a_counter_never_goes_negative_and_needs_a_counter(api) -> None:  # type: ignore[no-untyped-def]
+    base, store = api
+    t = now_ms() - 60_000
+    values = [100.0, 160.0, 10.0, 70.0]  # a restart between the 2nd and 3rd scrape
+    await store.write(
+        [
+            Sample(
+                "network_receive_bytes_total", labels("web-1", interface="eth0"), v, t + i * 15_000
+            )
+            for i, v in enumerate(values)
+        ]
+    )
+    url = f"{base}/api/v1/hosts/web-1/metrics/history?start=-5m&aggregate=rate&metric="
+    status, _, body = await get(url + "network_receive_bytes_total")
+    assert status == 200
+    (series,) = json.loads(body)["series"]
+    assert [v for _, v in series["points"]] == [4.0, 10.0 / 15, 4.0]
+    status, _, body = await get(url + "host_cpu_usage_percent")
+    assert status == 400
+    assert json.loads(body)["error"].startswith("bad parameter aggregate: rate needs a counter")

@@ -154,3 +154,55 @@ async def test_events_are_stored_once_and_filtered_by_labels(store: SqliteStorag
     assert web.field("summary") == "web-1 is down"
     with pytest.raises(StorageError, match="unknown event measurement"):
         await store.write_events("nope", events)
+
+
+READER = """
+import sqlite3, sys, json, os
+path, stop = sys.argv[1], sys.argv[2]
+reads = errors = 0
+last = 0
+went_back = False
+while True:
+    done = os.path.exists(stop)
+    try:
+        c = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        n = c.execute("select count(*) from raw").fetchone()[0]
+        c.execute("select count(*) from hourly").fetchone()
+        c.close()
+        went_back = went_back or n < last
+        last = n
+        reads += 1
+    except sqlite3.Error as exc:
+        errors += 1
+        print(exc, file=sys.stderr)
+    if done:
+        break
+print(json.dumps({"reads": reads, "errors": errors, "last": last, "went_back": went_back}))
+"""
+
+
+async def test_a_reader_process_works_through_writes_and_rollups(
+    store: SqliteStorage, tmp_path: Path
+) -> None:
+    from collector.rollup import catch_up
+
+    await store.write([Sample("up", WEB, 1.0, now_ms() - 3 * 3_600_000)])
+    stop = tmp_path / "stop"
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", READER, str(store.path), str(stop),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    t0 = now_ms() - 2 * 3_600_000
+    for batch in range(40):
+        await store.write(
+            [Sample("g", disk(f"/m{i}"), float(i), t0 + batch * 15_000) for i in range(500)]
+        )
+        if batch % 10 == 0:
+            await catch_up(store, now_ms())
+    stop.touch()
+    async with asyncio.timeout(60):
+        out, err = await reader.communicate()
+    report = json.loads(out)
+    assert report["errors"] == 0, err.decode()
+    assert report["reads"] > 0 and not report["went_back"]
+    assert report["last"] == 1 + 40 * 500

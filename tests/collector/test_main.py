@@ -1,0 +1,122 @@
+"""`fleetpulse collector` as a real subprocess: banner, scraping into the API, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.servers import serve, static_exposition
+
+
+async def start(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fleetpulse",
+        "collector",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def banner(proc: asyncio.subprocess.Process) -> str:
+    assert proc.stdout is not None
+    lines = []
+    async with asyncio.timeout(60):
+        while line := (await proc.stdout.readline()).decode():
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+    return "".join(lines)
+
+
+async def get_json(url: str) -> dict:  # type: ignore[type-arg]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response,
+    ):
+        return await response.json()  # type: ignore[no-any-return]
+
+
+async def test_collector_command_scrapes_serves_the_api_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    async with serve({"/metrics": static_exposition("host_cpu_usage_percent 12.5\n")}) as base:
+        sd = tmp_path / "sd.yaml"
+        sd.write_text(f"- url: {base}/metrics\n  host: from-file\n")
+        config = tmp_path / "fleetpulse.yaml"
+        config.write_text(
+            "scrape:\n"
+            "  interval: 1s\n"
+            "  timeout: 1s\n"
+            f"  targets: [{{url: '{base}/metrics', host: static-1, bearer_token: sekrit-123}}]\n"
+            "  file_sd: [sd.yaml]\n"
+            "api: {listen: '127.0.0.1:0'}\n"
+        )
+        proc = await start(tmp_path, "-c", str(config), "--data-dir", str(tmp_path / "data"))
+        try:
+            text = await banner(proc)
+            assert "FleetPulse collector" in text, text
+            assert re.search(r"targets\s+2 \(1 static \+ 1 from file_sd\), every 1s", text), text
+            match = re.search(r"api\s+(http://[\d.]+:\d+)/api/v1/hosts", text)
+            assert match, text
+            api = match.group(1)
+            hosts: list[dict] = []  # type: ignore[type-arg]
+            for _ in range(300):
+                hosts = (await get_json(f"{api}/api/v1/hosts"))["hosts"]
+                if len(hosts) == 2 and all(h["up"] and h["cpu"] == 12.5 for h in hosts):
+                    break
+                await asyncio.sleep(0.1)
+            assert sorted(h["host"] for h in hosts) == ["from-file", "static-1"]
+            assert all(h["up"] and h["cpu"] == 12.5 for h in hosts), hosts
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(60):
+                out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert "Stopping" in out.decode()
+    assert "Traceback" not in err.decode()
+    assert "sekrit-123" not in out.decode() + err.decode()
+    assert (tmp_path / "data" / "metrics.db").exists()
+
+
+async def test_shard_option_is_shown_in_the_banner(tmp_path: Path) -> None:
+    config = tmp_path / "fleetpulse.yaml"
+    config.write_text("api: {listen: '127.0.0.1:0'}\n")
+    proc = await start(tmp_path, "-c", str(config), "--data-dir", "d", "--shard", "1/3")
+    text = await banner(proc)
+    proc.send_signal(signal.SIGINT)
+    async with asyncio.timeout(60):
+        await proc.communicate()
+    assert "0 (0 static + 0 from file_sd, shard 1/3)" in text
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--shard", "3/3"], 2, "expected i/n with 0 <= i < n"),
+        (["-c", "bad.yaml"], 1, "bad.yaml:2: scrape.targets[0].url: expected an http://"),
+    ],
+)
+async def test_bad_options_and_configs_exit_with_a_clear_error(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text("scrape:\n  targets: [{url: 'ftp://x'}]\n")
+    proc = await start(tmp_path, *args)
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    assert proc.returncode == code
+    assert message in err.decode()
+    assert not (tmp_path / "fleetpulse-data").exists()
