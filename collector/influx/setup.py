@@ -206,4 +206,9 @@ def run_influx_setup(config: Config, args: argparse.Namespace) -> int:
     print(f"InfluxDB {settings.url} org {settings.org}:")
     for change in changes:
         print(f"  {change}")
+    if config.storage.backend != "influxdb":
+        print(
+            f"note: storage.backend is {config.storage.backend}; the collector writes to "
+            "InfluxDB only with storage.backend: influxdb"
+        )
     return EXIT_OK

@@ -208,6 +208,20 @@ async def test_refused_connections_spool_then_replay_when_influxdb_returns(
     assert [int(p.fields["value"]) for p in recorder.points()] == list(range(5))
 
 
+async def test_a_hung_influxdb_times_out_and_the_batch_is_spooled_not_lost(
+    recorder: InfluxRecorder, tmp_path: Path
+) -> None:
+    recorder.hang_writes()
+    store = await open_store(recorder.url, tmp_path / "spool", timeout=0.3, max_retries=0)
+    await store.write([sample(i) for i in range(4)])
+    await store.flush()
+    assert store.write_stats().spooled_samples == 4
+    recorder.heal()
+    await eventually(lambda: len(recorder.lines()) == 4, "the replay after the hang")
+    await store.close()
+    assert [int(p.fields["value"]) for p in recorder.points()] == list(range(4))
+
+
 async def test_429_waits_as_long_as_retry_after_says(
     recorder: InfluxRecorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

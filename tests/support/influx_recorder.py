@@ -11,6 +11,7 @@ the Flux text itself is checked by the Flux language service elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import itertools
 import json
@@ -56,9 +57,10 @@ class CsvTable:
 
 @dataclass
 class Fault:
-    status: int
+    status: int  # 0: never answer (hang until the client gives up)
     retry_after: str | None = None
     remaining: int | None = None  # None: until healed
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # set by heal()
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
@@ -234,7 +236,13 @@ class InfluxRecorder:
     ) -> None:
         self.write_fault = Fault(status, retry_after, times)
 
+    def hang_writes(self) -> None:
+        """Accept write requests but never answer them (until healed)."""
+        self.write_fault = Fault(0)
+
     def heal(self) -> None:
+        if self.write_fault is not None:
+            self.write_fault.released.set()
         self.write_fault = None
 
     def answer_queries(self, answer: QueryAnswer) -> None:
@@ -278,6 +286,9 @@ class InfluxRecorder:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self.write_fault = None
+            if fault.status == 0:
+                await fault.released.wait()
+                return web.Response(status=204)  # too late: the client gave up long ago
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return web.json_response(
                 {"code": "unavailable", "message": f"recorder fault {fault.status}"},
