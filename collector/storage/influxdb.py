@@ -45,6 +45,7 @@ from collector.storage.port import (
     RangeQuery,
     RangeResult,
     StorageError,
+    StorageStats,
     StorageUnavailable,
 )
 from collector.storage.settings import InfluxSettings, RetentionSettings
@@ -220,6 +221,15 @@ class InfluxStorage:
 
     def write_stats(self) -> WriteStats:
         return self.writer.stats()
+
+    def stats(self) -> StorageStats:
+        """The port's optional write-path figures (see StorageStats) for /metrics."""
+        stats = self.writer.stats()
+        return StorageStats(
+            spool_bytes=stats.spool_bytes,
+            spool_batches=stats.spool_batches,
+            dropped_samples=stats.dropped_samples + stats.rejected_samples,
+        )
 
     async def _send(self, tier: str, lines: list[str]) -> None:
         bucket = bucket_of(self.settings.bucket, tier)

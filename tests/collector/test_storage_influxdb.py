@@ -171,6 +171,7 @@ async def test_outage_with_restart_replays_every_sample_once_in_order(
         await store.write([sample(j) for j in range(i, i + 5)])
         await store.flush()
     assert store.write_stats().spooled_samples == 30
+    assert store.stats().spool_batches == 6 and store.stats().spool_bytes > 0
     await store.write([sample(j) for j in range(30, 37)])  # buffered when the collector stops
     await store.close()
     assert recorder.lines() == []
@@ -261,6 +262,7 @@ async def test_rejected_writes_are_reported_clearly_and_not_retried(
     await store.close()
 
     assert recorder.write_attempts == 2  # one per batch, never retried
+    assert store.stats().dropped_samples == 6  # what the collector's /metrics reports
     stats = store.write_stats()
     assert (stats.rejected_samples, stats.spooled_samples) == (6, 0)
     assert hint in stats.last_error
