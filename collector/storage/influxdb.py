@@ -71,7 +71,9 @@ _MEASUREMENT_ESCAPE = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n", "\r": 
 _TAG_ESCAPE = str.maketrans(
     {",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 )
-_STRING_FIELD_ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\"})
+# Line protocol cannot carry a newline anywhere, so a multi-line message keeps its line breaks
+# as the two characters \n (\r likewise), as tags do.
+_STRING_FIELD_ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
 
 # Why a status is final, and what the operator should do about it.
 REJECTION_HINTS = {

@@ -142,8 +142,13 @@ async def test_events_go_to_their_own_measurements_and_buckets(
         make_labels({"host": "web-1", "level": "error"}),
         (("message", "disk, full"),),
     )
+    traceback = Event(
+        1_764_237_600_002,
+        make_labels({"host": "web-1", "level": "error"}),
+        (("message", "Traceback:\n  line 1\r\n"),),
+    )
     await store.write_events(ALERT_EVENTS, [alert])
-    await store.write_events(AGENT_LOGS, [log_line])
+    await store.write_events(AGENT_LOGS, [log_line, traceback])
     with pytest.raises(StorageError, match="unknown event measurement"):
         await store.write_events("nope", [log_line])
     await store.close()
@@ -158,7 +163,10 @@ async def test_events_go_to_their_own_measurements_and_buckets(
         )
     ]
     logs = recorder.points("fleetpulse")
-    assert [(p.measurement, p.fields) for p in logs] == [("agent_logs", {"message": "disk, full"})]
+    assert [(p.measurement, p.fields) for p in logs] == [
+        ("agent_logs", {"message": "disk, full"}),
+        ("agent_logs", {"message": "Traceback:\\n  line 1\\r\\n"}),  # one line on the wire
+    ]
 
 
 async def test_outage_with_restart_replays_every_sample_once_in_order(
