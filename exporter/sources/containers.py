@@ -2,9 +2,10 @@
 
 One collection = one sparse list call, then for each kept container an inspect (restart
 count, health) and, when it runs, one `one_shot` stats call. On Docker 20.10 a stats call
-takes ~1 s whatever we ask, so the calls run concurrently in a bounded thread pool (threads
-are made only as needed, up to `concurrency`, so the cap follows the container count) under
-one deadline. Persistent per-container stats streams were measured against this and cost
+waits for the engine's next stats tick (up to ~1 s) whenever its stats collector is running,
+so the calls run concurrently in a bounded thread pool (threads are made only as needed, up
+to `concurrency`, so the cap follows the container count) under one deadline: they all wait
+for the same tick. Persistent per-container stats streams were measured against this and cost
 more CPU for the same freshness (docs/exporter.md, bench/exporter.py).
 
 CPU percent comes from our own deltas between two collections, on the `docker stats`
