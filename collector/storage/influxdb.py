@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,7 @@ _TAG_ESCAPE = str.maketrans(
 )
 # Line protocol cannot carry a newline anywhere, so a multi-line message keeps its line breaks
 # as the two characters \n (\r likewise), as tags do.
+_BACKSLASH_BEFORE_SPECIAL = re.compile(r"\\(?=[, =]|$)")
 _STRING_FIELD_ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
 
 # Why a status is final, and what the operator should do about it.
@@ -85,12 +87,21 @@ REJECTION_HINTS = {
 }
 
 
+def escape_tag(text: str) -> str:
+    # A backslash before a comma, space, equals sign or the end (a Windows mountpoint `C:\`)
+    # would escape the separator after it and corrupt the whole batch. Doubled, InfluxDB reads
+    # it as data: the tag then holds `C:\\`, which is wrong by one character but not fatal.
+    if "\\" in text:
+        text = _BACKSLASH_BEFORE_SPECIAL.sub(r"\\\\", text)
+    return text.translate(_TAG_ESCAPE)
+
+
 def series_key(name: str, labels: Labels) -> str:
     """`measurement,tag=value,...`: the line protocol series key (labels are sorted)."""
     parts = [name.translate(_MEASUREMENT_ESCAPE)]
     for key, value in labels:
         if value:  # InfluxDB has no empty tags; Prometheus treats "" as absent, too
-            parts.append(f"{key.translate(_TAG_ESCAPE)}={value.translate(_TAG_ESCAPE)}")
+            parts.append(f"{escape_tag(key)}={escape_tag(value)}")
     return ",".join(parts)
 
 
@@ -104,7 +115,7 @@ def event_line(measurement: str, event: Event) -> str:
     fields = [
         (k, v) for k, v in sorted(event.fields) if isinstance(v, str) or math.isfinite(v)
     ] or [(EMPTY_EVENT_FIELD, 1.0)]
-    body = ",".join(f"{k.translate(_TAG_ESCAPE)}={format_field(v)}" for k, v in fields)
+    body = ",".join(f"{escape_tag(k)}={format_field(v)}" for k, v in fields)
     return f"{series_key(measurement, event.labels)} {body} {event.ts_ms}"
 
 

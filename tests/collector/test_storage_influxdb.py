@@ -128,6 +128,15 @@ def test_measurement_names_escape_commas_and_spaces() -> None:
     assert series_key("odd name,x", make_labels({"a b": "c"})) == "odd\\ name\\,x,a\\ b=c"
 
 
+def test_a_trailing_backslash_cannot_swallow_the_separator_after_it() -> None:
+    key = series_key("host_disk_usage_percent", make_labels({"mountpoint": "C:\\", "x": "a\\,b"}))
+    assert key == "host_disk_usage_percent,mountpoint=C:\\\\,x=a\\\\\\,b"
+    point = parse_line(key + " value=1.0 1")
+    # InfluxDB keeps the doubled backslash: one character off, but the batch is not refused
+    assert point.tags == {"mountpoint": "C:\\\\", "x": "a\\\\,b"}
+    assert (point.fields, point.ts) == ({"value": 1.0}, 1)
+
+
 async def test_events_go_to_their_own_measurements_and_buckets(
     recorder: InfluxRecorder, tmp_path: Path
 ) -> None:

@@ -82,7 +82,9 @@ def _split_unescaped(text: str, sep: str) -> list[str]:
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"\\([, =\"\\])", r"\1", text)
+    r"""As InfluxDB reads measurements, tag keys and values: only `\,`, `\ ` and `\=` are
+    escapes; any other backslash is data."""
+    return re.sub(r"\\([, =])", r"\1", text)
 
 
 def parse_line(line: str) -> Point:
