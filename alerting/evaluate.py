@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from collector.storage.port import RangeQuery, Storage
 from fleetpulse.samples import Labels, Series, label_value
+from fleetpulse.selector import Selector
 
 if TYPE_CHECKING:
     from alerting.rules import Rule
@@ -156,6 +157,29 @@ def observe(rule: Rule, series: Sequence[Series], thresholds: Thresholds) -> lis
                 )
             )
     return out
+
+
+QueryKey = tuple[str, str | None, float]  # metric, the host an `=` matcher pins, window
+
+
+def query_key(rule: Rule) -> QueryKey:
+    return (rule.selector.metric, rule.selector.equal_value("host"), rule.window)
+
+
+def plan_queries(rules: Sequence[Rule]) -> dict[QueryKey, Selector]:
+    """One selector per (metric, pinned host, window): the matchers every rule there shares.
+
+    Rules over one metric (warning/critical variants, per-role matchers, several reducers)
+    then cost one query per cycle; each rule filters the shared series by its own selector.
+    A host pin stays part of the key, so a rule for one host never pulls the whole fleet."""
+    selectors: dict[QueryKey, list[Selector]] = {}
+    for rule in rules:
+        selectors.setdefault(query_key(rule), []).append(rule.selector)
+    plan = {}
+    for key, group in selectors.items():
+        common = [m for m in group[0].matchers if all(m in other.matchers for other in group)]
+        plan[key] = Selector(key[0], tuple(common))
+    return plan
 
 
 async def evaluate_rule(

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alerting.evaluate import InstanceKey, Observation, instance_labels, observe
+from alerting.evaluate import (
+    InstanceKey,
+    Observation,
+    instance_labels,
+    observe,
+    plan_queries,
+    query_key,
+)
 from alerting.history import notification_event, transition_event, write_events
 from alerting.notify import Notification, Notifier, Outcome
 from alerting.rules import Group, Rule, RuleSet, load_ruleset
@@ -35,10 +42,9 @@ from alerting.state import (
 )
 from alerting.templates import compose, dashboard_link, render
 from alerting.thresholds import find_thresholds_file
-from collector.storage.port import Event, RangeQuery, RangeResult, Storage, StorageError
+from collector.storage.port import Event, RangeQuery, Storage, StorageError
 from fleetpulse.errors import ConfigError
 from fleetpulse.samples import Labels, label_value
-from fleetpulse.selector import Selector
 from fleetpulse.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
@@ -144,24 +150,28 @@ class AlertEngine:
     async def evaluate_group(self, storage: Storage, group: Group, now: int) -> CycleResult:
         """Evaluate every rule of `group` at `now`: at most one query per rule, concurrently.
 
-        Rules with the same selector and window (a warning and a critical variant, several
-        reducers over one metric) share one query within the cycle."""
-        queries: dict[tuple[Selector, float], asyncio.Task[RangeResult]] = {}
-        for rule in group.rules:
-            key = (rule.selector, rule.window)
-            if key not in queries:
-                query = RangeQuery(rule.selector, now - int(rule.window * 1000), now)
-                queries[key] = asyncio.ensure_future(storage.query_range(query))
+        Rules over the same metric and window share one query within the cycle (see
+        `plan_queries`), and each keeps only the series its own selector matches."""
+        plan = plan_queries(group.rules)
+        queries = {
+            key: asyncio.ensure_future(
+                storage.query_range(RangeQuery(selector, now - int(key[2] * 1000), now))
+            )
+            for key, selector in plan.items()
+        }
         if queries:
             await asyncio.wait(queries.values())
         results: list[list[Observation] | BaseException] = []
         for rule in group.rules:
-            task = queries[(rule.selector, rule.window)]
-            error = task.exception()
+            key = query_key(rule)
+            error = queries[key].exception()
             if error is not None:
                 results.append(error)
-            else:
-                results.append(observe(rule, task.result().series, self.ruleset.thresholds))
+                continue
+            series = queries[key].result().series
+            if plan[key] != rule.selector:
+                series = [one for one in series if rule.selector.matches(one.labels)]
+            results.append(observe(rule, series, self.ruleset.thresholds))
         events: list[Event] = []
         notes: list[Notification] = []
         for rule, result in zip(group.rules, results, strict=True):

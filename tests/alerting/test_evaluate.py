@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerting.evaluate import OPS, REDUCERS, evaluate_rule, observe
+from alerting.evaluate import OPS, REDUCERS, evaluate_rule, observe, plan_queries, query_key
 from alerting.rules import Rule
 from alerting.thresholds import Level, Thresholds
 from collector.storage.settings import RetentionSettings
@@ -122,3 +122,21 @@ async def test_one_range_query_serves_every_series_of_a_rule(tmp_path: Path) -> 
         assert all(o.alert == "CpuHigh" for o in found)
     finally:
         await store.close()
+
+
+def test_rules_over_one_metric_share_a_query_on_their_common_matchers() -> None:
+    rules = [
+        rule(alert="A", selector=parse_selector('m{job="x", role="game"}')),
+        rule(alert="B", selector=parse_selector('m{job="x", role="build"}')),
+        rule(alert="C", selector=parse_selector('m{host="db-1"}')),
+        rule(alert="D", selector=parse_selector("m"), window=300.0),
+        rule(alert="E", selector=parse_selector("other")),
+    ]
+    plan = plan_queries(rules)
+    assert {key: str(selector) for key, selector in plan.items()} == {
+        ("m", None, 60.0): 'm{job="x"}',
+        ("m", "db-1", 60.0): 'm{host="db-1"}',
+        ("m", None, 300.0): "m",
+        ("other", None, 60.0): "other",
+    }
+    assert query_key(rules[1]) == ("m", None, 60.0)
