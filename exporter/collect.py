@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from prometheus_client import ProcessCollector
@@ -98,29 +99,43 @@ def collect_once(source: Source) -> list[Family]:
     return source.collect()
 
 
-async def run_source(schedule: SourceSchedule, cache: ExpositionCache) -> None:
+async def run_source(
+    schedule: SourceSchedule,
+    cache: ExpositionCache,
+    worker: ThreadPoolExecutor,
+    renderer: ThreadPoolExecutor,
+) -> None:
     """Collect one source forever on its interval; errors are counted and logged, not raised.
+
+    The source runs on its own worker thread, never on asyncio's shared default pool: a
+    collection that hangs (a dead NFS mount, an engine that stops answering) cannot be
+    killed, and on the shared pool every later attempt would pin one more thread until the
+    other sources and the server starved. Here a hung collection holds its one thread; the
+    next turns count as errors ("still running") until it returns.
 
     A failure is logged as a warning when it starts and when it ends; repeats in between go
     to debug, so a host without Docker does not log the same line every interval forever.
     """
     source = schedule.source
+    loop = asyncio.get_running_loop()
     next_run = time.monotonic()
     failing = False
+    running: asyncio.Future[list[Family]] | None = None
     while True:
         started = time.monotonic()
-        families: list[Family] | None
+        families: list[Family] | None = None
         problem = ""
-        try:
-            families = await asyncio.wait_for(
-                asyncio.to_thread(collect_once, source), schedule.timeout
-            )
-        except TimeoutError:
-            families = None
-            problem = f"timed out after {schedule.timeout:.1f}s"
-        except Exception as exc:  # a source's own bug must not stop the other sources
-            families = None
-            problem = f"{type(exc).__name__}: {exc}"
+        if running is not None and not running.done():
+            problem = "the previous collection is still running"
+        else:
+            running = loop.run_in_executor(worker, collect_once, source)
+            try:
+                # shield: a timeout gives up waiting, it cannot stop the thread
+                families = await asyncio.wait_for(asyncio.shield(running), schedule.timeout)
+            except TimeoutError:
+                problem = f"timed out after {schedule.timeout:.1f}s"
+            except Exception as exc:  # a source's own bug must not stop the other sources
+                problem = f"{type(exc).__name__}: {exc}"
         duration = time.monotonic() - started
         if families is None:
             level = logging.DEBUG if failing else logging.WARNING
@@ -128,7 +143,7 @@ async def run_source(schedule: SourceSchedule, cache: ExpositionCache) -> None:
         elif failing:
             log.info("source recovered source=%s", source.name)
         failing = families is None
-        await asyncio.to_thread(cache.update, source.name, families, duration)
+        await loop.run_in_executor(renderer, cache.update, source.name, families, duration)
         cache.ready.set()
         if duration > schedule.interval:
             log.warning(
@@ -143,6 +158,19 @@ async def run_source(schedule: SourceSchedule, cache: ExpositionCache) -> None:
 
 
 async def run_collection(schedules: Sequence[SourceSchedule], cache: ExpositionCache) -> None:
-    async with asyncio.TaskGroup() as group:
-        for schedule in schedules:
-            group.create_task(run_source(schedule, cache), name=f"source-{schedule.source.name}")
+    """Run every source until cancelled; one thread per source, one for rendering."""
+    renderer = ThreadPoolExecutor(1, thread_name_prefix="exporter-render")
+    workers = [
+        ThreadPoolExecutor(1, thread_name_prefix=f"source-{s.source.name}") for s in schedules
+    ]
+    try:
+        async with asyncio.TaskGroup() as group:
+            for schedule, worker in zip(schedules, workers, strict=True):
+                group.create_task(
+                    run_source(schedule, cache, worker, renderer),
+                    name=f"source-{schedule.source.name}",
+                )
+    finally:
+        # a hung collection keeps its thread; do not wait for it on the way out
+        for executor in (*workers, renderer):
+            executor.shutdown(wait=False, cancel_futures=True)

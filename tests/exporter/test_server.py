@@ -284,3 +284,36 @@ async def test_unreachable_tcp_engine_is_an_error_not_a_hang(
             await asyncio.to_thread(source.collect)
     finally:
         source.close()
+
+
+class HangingSource:
+    """A collection that never returns until released (a dead NFS mount, say)."""
+
+    name = "hung"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def collect(self) -> list[Metric]:
+        self.calls += 1
+        self.release.wait(60)
+        return []
+
+
+async def test_hung_source_holds_one_thread_and_the_others_keep_flowing() -> None:
+    hung, good = HangingSource(), CountingSource("good")
+    cache = ExpositionCache(["hung", "good"])
+    schedules = [SourceSchedule(hung, 0.05, 0.1), SourceSchedule(good, 0.05, 5.0)]
+    task = asyncio.create_task(run_collection(schedules, cache))
+    try:
+        await until(lambda: cache.error_count("hung") >= 10 and good.calls >= 10)
+        # the hung collection was never started twice: later turns count as errors instead
+        assert hung.calls == 1
+        assert cache.error_count("good") == 0
+        # asyncio's shared pool is untouched, so other blocking work still runs at once
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 5) == 42
+    finally:
+        hung.release.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
