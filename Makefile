@@ -42,7 +42,7 @@ bench: $(VENV)/.installed-test
 	bench/install-peers
 	-.ci/start-docker >/dev/null
 	for b in parse exporter collector storage alerting; do \
-		echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+		echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,7 @@
 """The collector's exception tree: every error it raises on purpose derives from CollectorError."""
 
+from fleetpulse.errors import FleetPulseError
 
-class CollectorError(Exception):
-    """Base of the collector's expected failures."""
+
+class CollectorError(FleetPulseError):
+    """Base of the collector's expected failures; the CLI prints them as one line."""
