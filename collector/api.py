@@ -15,6 +15,7 @@ from prometheus_client.exposition import generate_latest
 
 from alerting.api import add_alert_routes
 from collector.api_context import CONTEXT, ApiContext, BadParameter, error
+from collector.api_logs import add_log_routes
 from collector.storage.port import (
     AGGREGATES,
     COUNTER_AGGREGATES,
@@ -197,6 +198,7 @@ def make_api(ctx: ApiContext, auth: AuthSettings) -> web.Application:
     app.router.add_get("/api/v1/hosts", hosts)
     app.router.add_get("/api/v1/hosts/{host}/metrics/history", history)
     add_alert_routes(app)
+    add_log_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", own_metrics)
     return app

@@ -20,6 +20,7 @@ from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.file_sd import FileDiscovery, watch_files
+from collector.logpull import LogCursors, pull_logs
 from collector.rollup import run_rollups
 from collector.scrape import ScrapeLoop, ScrapeResult
 from collector.storage.port import Storage, StorageError, StorageStats
@@ -30,6 +31,7 @@ from fleetpulse.samples import Sample
 from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
+LOG_CURSORS_FILE = "log-cursors.json"
 
 DEFAULT_MAX_PENDING = 2_000_000  # samples waiting for the store before the oldest are dropped
 DEFAULT_WRITE_BATCH = 50_000  # samples per storage write: one transaction / one request
@@ -178,9 +180,17 @@ class WritePathCollector:
 
 class Collector:
     def __init__(
-        self, storage: Storage, registry: CollectorRegistry, *, max_pending: int | None = None
+        self,
+        storage: Storage,
+        registry: CollectorRegistry,
+        *,
+        max_pending: int | None = None,
+        log_cursors: LogCursors | None = None,
     ) -> None:
         self.storage = storage
+        self.log_cursors = log_cursors  # None: do not pull exporters' own log lines
+        self._pulling: set[str] = set()
+        self._pull_tasks: set[asyncio.Task[None]] = set()
         self.metrics = CollectorMetrics(registry)
         self.queue = WriteQueue(
             storage, self.metrics, max_pending=max_pending or DEFAULT_MAX_PENDING
@@ -227,6 +237,19 @@ class Collector:
     def _count(self, target: Target, result: ScrapeResult) -> None:
         self.metrics.scrapes.labels("up" if result.up else "down").inc()
         self.metrics.samples.inc(len(result.samples))
+        if result.up and self.log_cursors is not None and target.key not in self._pulling:
+            # new log lines ride along with every good scrape, off the scrape loop's path
+            self._pulling.add(target.key)
+            task = asyncio.create_task(self._pull_logs(target), name=f"logs-{target.host}")
+            self._pull_tasks.add(task)
+            task.add_done_callback(self._pull_tasks.discard)
+
+    async def _pull_logs(self, target: Target) -> None:
+        assert self._session is not None and self.log_cursors is not None
+        try:
+            await pull_logs(self._session, target, self.storage, self.log_cursors)
+        finally:
+            self._pulling.discard(target.key)
 
     async def write(self, samples: list[Sample]) -> None:
         """Queue samples for the store (what the scrape loops do)."""
@@ -234,7 +257,7 @@ class Collector:
 
     async def stop(self) -> None:
         """Stop scraping, write what is queued (bounded by a timeout), close the session."""
-        tasks = [task for _, task in self._loops.values()]
+        tasks = [task for _, task in self._loops.values()] + list(self._pull_tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -318,7 +341,8 @@ async def start_collector(
             await asyncio.to_thread(discovery.poll)
         target_set.discovered = discovery.targets()
     registry = CollectorRegistry(auto_describe=True)
-    collector = Collector(storage, registry)
+    cursors = await asyncio.to_thread(LogCursors, data_dir / LOG_CURSORS_FILE)
+    collector = Collector(storage, registry, log_cursors=cursors)
     targets = target_set.resolve()
     await collector.start(targets)
     tasks = [asyncio.create_task(run_rollups(storage, every=rollup_every), name="rollups")]

@@ -9,6 +9,8 @@ import logging
 from aiohttp import web
 
 from exporter.collect import ExpositionCache
+from exporter.logbuffer import LogBuffer
+from exporter.logs_http import add_log_routes
 from fleetpulse.httpauth import AuthSettings, auth_middleware
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def make_app(cache: ExpositionCache, auth: AuthSettings) -> web.Application:
+def make_app(
+    cache: ExpositionCache, auth: AuthSettings, logs: LogBuffer | None = None
+) -> web.Application:
     app = web.Application(middlewares=[auth_middleware(auth, "fleetpulse exporter")])
     app[CACHE_KEY] = cache
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    if logs is not None:
+        add_log_routes(app, logs)
     return app

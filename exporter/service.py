@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from exporter.collect import ExpositionCache, SourceSchedule, run_collection
+from exporter.logbuffer import LogBuffer
+from exporter.logbuffer import install as install_log_buffer
 from exporter.server import make_app
 from exporter.settings import TlsSettings
 from exporter.sources.base import Source
@@ -17,6 +19,7 @@ from fleetpulse.config import ExporterSettings, Listen
 from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
+LOG_BUFFER_LINES = 10_000
 
 
 def build_sources(settings: ExporterSettings) -> tuple[Source, ...]:
@@ -65,6 +68,7 @@ class RunningExporter:
     cache: ExpositionCache
     sources: tuple[Source, ...] = ()
     scheme: str = "http"
+    logs: LogBuffer | None = None
 
     @property
     def url(self) -> str:
@@ -79,6 +83,8 @@ class RunningExporter:
         await self.runner.cleanup()
         await asyncio.to_thread(close_sources, self.sources)
         log.info("exporter stopped")
+        if self.logs is not None:
+            logging.getLogger().removeHandler(self.logs)
 
 
 async def start_exporter(
@@ -93,12 +99,16 @@ async def start_exporter(
         SourceSchedule(s, settings.interval_of(s.name), settings.timeout_of(s.name))
         for s in sources
     ]
+    # the exporter's own log lines, for /logs: secrets it knows are masked before storing
+    logs = LogBuffer(LOG_BUFFER_LINES, secrets=(settings.auth.bearer_token, settings.auth.password))
+    install_log_buffer(logs)
     collection = asyncio.create_task(run_collection(schedules, cache), name="exporter-collection")
     try:
         runner, bound = await start_site(
-            make_app(cache, settings.auth), listen or settings.listen, context
+            make_app(cache, settings.auth, logs), listen or settings.listen, context
         )
     except BaseException:
+        logging.getLogger().removeHandler(logs)
         collection.cancel()
         await asyncio.gather(collection, return_exceptions=True)
         close_sources(sources)
@@ -112,5 +122,5 @@ async def start_exporter(
         "bearer" if settings.auth.bearer_token else "basic" if settings.auth.username else "none",
     )
     return RunningExporter(
-        bound, runner, collection, cache, sources, "https" if context else "http"
+        bound, runner, collection, cache, sources, "https" if context else "http", logs
     )

@@ -56,12 +56,15 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
             config.exporter.listen if config.exporter.listen_set else LOCAL_EXPORTER,
         )
         try:
-            scrape_host = exporter.listen.host
-            if scrape_host in ("0.0.0.0", "::"):
-                scrape_host = "127.0.0.1"
+            auth = config.exporter.auth
             local = TargetSettings(
-                url=f"http://{Listen(scrape_host, exporter.listen.port)}/metrics",
+                url=exporter.url,
                 host=socket.gethostname(),
+                bearer_token=auth.bearer_token,
+                basic_auth_username=auth.username,
+                basic_auth_password=auth.password,
+                # our own exporter on loopback; its certificate is usually self-signed
+                tls_insecure=exporter.scheme == "https",
             )
             collector = await start_collector(
                 config, storage, data_dir, [local], lambda: thresholds
