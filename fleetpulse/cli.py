@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     exporter = commands.add_parser(
         "exporter",
-        help="the per-host exporter (/metrics, /healthz)",
+        help="the per-host exporter (/metrics, /logs, /healthz)",
         description="Serve this host's metrics in the Prometheus text format.",
     )
     add_service_options(exporter)
