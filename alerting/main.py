@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from alerting.thresholds import Thresholds, find_thresholds_file, load_threshold
 from collector.storage.factory import describe_storage, open_storage
 from fleetpulse.config import Config
 from fleetpulse.errors import ConfigError, Problem
+from fleetpulse.signals import stop_event
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -29,11 +28,7 @@ async def serve_alerting(config: Config, data_dir: Path) -> None:
     engine.load()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     storage = await open_storage(config, data_dir)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stopping.set)
+    stopping = stop_event()
     try:
         task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
         print(

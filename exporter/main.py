@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 import time
 from dataclasses import replace
@@ -23,6 +21,7 @@ from fleetpulse.config import Config
 from fleetpulse.durations import parse_duration
 from fleetpulse.errors import ConfigError, Problem
 from fleetpulse.listen import Listen, parse_listen
+from fleetpulse.signals import stop_event
 
 log = logging.getLogger(__name__)
 
@@ -193,21 +192,6 @@ def print_once(settings: ExporterSettings) -> int:
     sys.stdout.buffer.write(cache.text())
     sys.stdout.flush()
     return 0
-
-
-def stop_event() -> asyncio.Event:
-    """Set by SIGINT or SIGTERM.
-
-    Like `fleetpulse.up.stop_event`, but importing that module would load the collector,
-    the alert engine and Apprise: ~8 MB of resident memory the exporter never uses.
-    """
-    event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Windows has no loop signal handlers; there Ctrl-C still raises KeyboardInterrupt
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, event.set)
-    return event
 
 
 async def serve(settings: ExporterSettings) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import sys
 from dataclasses import replace
@@ -20,20 +18,10 @@ from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.config import Config, Listen, TargetSettings
 from fleetpulse.durations import format_duration
+from fleetpulse.signals import stop_event
 
 log = logging.getLogger(__name__)
 LOCAL_EXPORTER = Listen("127.0.0.1", 9184)
-
-
-def stop_event() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM, so Ctrl-C ends cleanly instead of with a traceback."""
-    event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Windows has no loop signal handlers; there Ctrl-C still raises KeyboardInterrupt
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, event.set)
-    return event
 
 
 def load_thresholds_for(config: Config) -> Thresholds:
