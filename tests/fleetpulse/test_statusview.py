@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -93,8 +94,9 @@ async def run_cli(
     )
 
 
-def run_in_pty(args: list[str]) -> str:
-    """Run the CLI with a pseudo-terminal as stdout, as a person at a terminal would."""
+def run_in_pty(args: list[str], until: bytes | None = None) -> str:
+    """Run the CLI with a pseudo-terminal as stdout, as a person at a terminal would; with
+    `until`, read until that text has appeared twice, then press Ctrl-C."""
     main, child = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleetpulse", *args],
@@ -112,6 +114,9 @@ def run_in_pty(args: list[str]) -> str:
         if not data:
             break
         chunks.append(data)
+        if until is not None and b"".join(chunks).count(until) >= 2 and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            until = None
     proc.wait(timeout=60)
     os.close(main)
     return b"".join(chunks).decode()
@@ -147,6 +152,16 @@ async def test_status_in_a_terminal_colours_by_threshold(api_url: str) -> None:
     assert "\x1b[33m65.0%" in db  # disk above db-*'s warning 60: yellow
     web = next(line for line in text.splitlines() if "web-1" in line)
     assert "\x1b[32m12.5%" in web  # below warning: green
+
+
+async def test_status_watch_redraws_in_place_until_ctrl_c(api_url: str) -> None:
+    clear = b"\x1b[H\x1b[2J"
+    text = await asyncio.to_thread(
+        run_in_pty, ["status", "--api", api_url, "--watch", "0.2"], clear
+    )
+    assert text.count("\x1b[H\x1b[2J") >= 2
+    assert text.count("web-1") >= 2
+    assert "Traceback" not in text
 
 
 async def test_status_for_one_host_lists_its_containers(api_url: str) -> None:
