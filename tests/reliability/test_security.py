@@ -225,3 +225,39 @@ async def test_password_in_a_target_url_never_reaches_the_logs(tmp_path: Path) -
         await collector.stop()
     leaks = [line for line in collector.text().splitlines() if password in line]
     assert not leaks, leaks[:3]
+
+
+async def run_command(cwd: Path, *args: str) -> tuple[int, str]:
+    service = await start_service(cwd, *args)
+    code = await service.finish()
+    return code, service.text()
+
+
+async def test_failing_channel_never_shows_the_credentials_in_its_url(tmp_path: Path) -> None:
+    password = "pw-SECRET-chan-4d2f"
+    (tmp_path / "fleetpulse.yaml").write_text(
+        "alerting:\n"
+        f"  channels: {{ops: ['json://alice:{password}@127.0.0.1:{closed_port()}/hook']}}\n"
+    )
+    code, output = await run_command(tmp_path, "notify", "test", "ops")
+    assert code == 1, output
+    assert "error: channel 'ops' failed" in output
+    assert password not in output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Apprise's warning 'An invalid Slack (third) Token (<token>) was specified' is "
+    "forwarded verbatim to the alerting.apprise logger (alerting/settings.py:load_apprise) "
+    "while the channel URL is checked at load",
+)
+async def test_mistyped_channel_url_never_shows_its_token_in_the_logs(tmp_path: Path) -> None:
+    token = "TIiajkdnl-SECRET-slack-8c1b"
+    (tmp_path / "fleetpulse.yaml").write_text(
+        f"alerting:\n  channels: {{ops: ['slack://T1JJ3T3L2/A1BRTD4JD/{token}/#ops']}}\n"
+    )
+    code, output = await run_command(tmp_path, "notify", "test", "ops")
+    assert code == 1, output
+    assert "fleetpulse.yaml:2: alerting.channels.ops" in output
+    leaks = [line for line in output.splitlines() if token in line]
+    assert not leaks, leaks
