@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,79 @@ async def test_a_reader_process_works_through_writes_and_rollups(
     assert report["errors"] == 0, err.decode()
     assert report["reads"] > 0 and not report["went_back"]
     assert report["last"] == 1 + 40 * 500
+
+
+async def test_series_written_before_a_restart_keep_their_ids(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.db"
+    t = now_ms() - 60_000
+    first = await SqliteStorage.open(path, RetentionSettings())
+    await first.write([Sample("up", WEB, 1.0, t), Sample("load", WEB, 0.5, t)])
+    await first.close()
+    # a fresh store knows no ids: it finds the existing series and registers the new one
+    second = await SqliteStorage.open(path, RetentionSettings())
+    try:
+        await second.write(
+            [Sample("up", WEB, 1.0, t + 1000), Sample("up", disk("/"), 1.0, t + 1000)]
+        )
+        result = await second.query_range(RangeQuery(Selector("up"), t, t + 1000))
+    finally:
+        await second.close()
+    assert {s.labels: s.points for s in result.series} == {
+        WEB: [(t, 1.0), (t + 1000, 1.0)],
+        disk("/"): [(t + 1000, 1.0)],
+    }
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM series").fetchone() == (3,)
+
+
+async def test_label_values_needing_escapes_are_stored_as_canonical_json(
+    store: SqliteStorage,
+) -> None:
+    odd = make_labels({"host": "web-1", "path": 'C:\\dir "x"\n', "name": "größe ✓\t\x01"})
+    t = now_ms()
+    await store.write([Sample("odd", odd, 1.0, t)])
+    (series,) = (await store.query_range(RangeQuery(Selector("odd"), t - 1, t))).series
+    assert series.labels == odd
+    with sqlite3.connect(store.path) as conn:
+        (text,) = conn.execute("SELECT labels FROM series WHERE metric = 'odd'").fetchone()
+    # files written before the label cache must keep matching: same text as json.dumps
+    assert text == json.dumps(dict(odd), separators=(",", ":"), ensure_ascii=False)
+
+
+async def test_an_expired_series_is_registered_again_when_it_comes_back(
+    store: SqliteStorage,
+) -> None:
+    old = now_ms() - 800 * 86_400_000
+    await store.write([Sample("gone", WEB, 1.0, old)])
+    await store.rollup("hourly", old // 3_600_000 * 3_600_000)
+    await store.rollup("daily", old // 86_400_000 * 86_400_000)
+    assert (await store.expire(now_ms()))["series"] == 1
+    t = now_ms()
+    await store.write([Sample("gone", WEB, 2.0, t)])
+    (series,) = (await store.query_range(RangeQuery(Selector("gone"), t - 1, t))).series
+    assert series.points == [(t, 2.0)]
+
+
+async def test_one_query_reads_many_series_with_matchers_rates_and_latest(
+    store: SqliteStorage,
+) -> None:
+    t0 = now_ms() - 600_000
+    hosts = [f"h{i}" for i in range(30)]
+    await store.write(
+        [
+            Sample("req_total", make_labels({"host": h, "code": c}), float(i * 10), t0 + i * 10_000)
+            for h in hosts
+            for c in ("200", "500")
+            for i in range(10)
+        ]
+    )
+    rates = await store.query_range(
+        RangeQuery(parse_selector('req_total{code="500"}'), t0 + 50_000, t0 + 90_000, None, "rate")
+    )
+    assert len(rates.series) == 30
+    # the point before the range counts: 5 intervals of 10 per 10 s
+    assert all(s.points == [(t0 + i * 10_000, 1.0) for i in range(5, 10)] for s in rates.series)
+    latest = await store.query_latest(parse_selector('req_total{host=~"h1.*"}'), t0)
+    assert sorted((dict(v.labels)["host"], v.value) for v in latest) == sorted(
+        (h, 90.0) for h in hosts if h.startswith("h1") for _ in ("200", "500")
+    )
