@@ -13,6 +13,7 @@ from typing import TextIO
 
 from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
 from collector.errors import CollectorError
+from collector.influx.setup import InfluxSetupError, ensure_influx_setup
 from collector.service import start_collector
 from collector.storage.factory import describe_storage, open_storage
 from fleetpulse import __version__
@@ -65,6 +66,7 @@ async def serve_collector(
     thresholds = _thresholds(config)
     stopping = _stop_event()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    influx = await influx_setup(config) if config.storage.backend == "influxdb" else ""
     storage = await open_storage(config, data_dir)
     try:
         running = await start_collector(
@@ -79,6 +81,7 @@ async def serve_collector(
             f"  store     {describe_storage(config, data_dir)} (raw "
             f"{format_duration(retention.raw)}, hourly {format_duration(retention.hourly)}, "
             f"daily {format_duration(retention.daily)})\n"
+            f"{influx}"
             f"  targets   {running.targets} ({running.static_targets} static + "
             f"{running.discovered_targets} from file_sd{sharding}), "
             f"every {format_duration(config.scrape.interval)}\n"
@@ -91,6 +94,24 @@ async def serve_collector(
         await running.stop()
     finally:
         await storage.close()
+
+
+async def influx_setup(config: Config) -> str:
+    """Make sure InfluxDB has the org, buckets and rollup tasks (what `fleetpulse influx setup`
+    does); the banner line that says how it went. A failure is logged and the collector runs
+    on: its writes wait in the spool until InfluxDB is back, and setup can be run by hand."""
+    try:
+        changes = await ensure_influx_setup(config.storage.influxdb, config.retention)
+    except InfluxSetupError as exc:
+        log.error(
+            "influx setup failed at start url=%s error=%s; writes are spooled until InfluxDB "
+            "answers, run `fleetpulse influx setup` once it does",
+            config.storage.influxdb.url,
+            exc,
+        )
+        return f"  influx    setup FAILED: {exc} (writes are spooled meanwhile)\n"
+    done = [c for c in changes if c.action != "unchanged"]
+    return f"  influx    setup ok ({len(done)} created or updated)\n"
 
 
 def add_collector_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.servers import serve, static_exposition
+from tests.support.influx_recorder import TOKEN, InfluxRecorder
+from tests.support.servers import closed_port, serve, static_exposition
 
 
 async def start(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
@@ -120,3 +121,56 @@ async def test_bad_options_and_configs_exit_with_a_clear_error(
     assert proc.returncode == code
     assert message in err.decode()
     assert not (tmp_path / "fleetpulse-data").exists()
+
+
+def influx_config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "fleetpulse.yaml"
+    config.write_text(
+        "storage:\n"
+        "  backend: influxdb\n"
+        f"  influxdb: {{url: '{url}', org: fleetpulse, token: {TOKEN}, bucket: fleetpulse, "
+        "timeout: 5s}\n"
+        "api: {listen: '127.0.0.1:0'}\n"
+    )
+    return config
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    return out.decode(), err.decode()
+
+
+async def test_collector_on_influxdb_sets_up_org_buckets_and_tasks_at_start(
+    tmp_path: Path,
+) -> None:
+    recorder = InfluxRecorder()
+    await recorder.start()
+    try:
+        proc = await start(tmp_path, "-c", str(influx_config(tmp_path, recorder.url)))
+        text = await banner(proc)
+        _, err = await stop(proc)
+    finally:
+        await recorder.stop()
+    assert "influx    setup ok (6 created or updated)" in text, text + err
+    assert sorted(b["name"] for b in recorder.buckets.values()) == [
+        "fleetpulse",
+        "fleetpulse_1d",
+        "fleetpulse_1h",
+    ]
+    assert len(recorder.tasks) == 2
+    assert proc.returncode == 0, err
+
+
+async def test_collector_keeps_running_when_influx_setup_fails_at_start(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    proc = await start(tmp_path, "-c", str(influx_config(tmp_path, url)))
+    text = await banner(proc)
+    assert "influx    setup FAILED" in text, text
+    assert proc.returncode is None  # still running: the spool absorbs the outage
+    _, err = await stop(proc)
+    assert proc.returncode == 0, err
+    assert "influx setup failed at start" in err
+    assert "Traceback" not in err
+    assert TOKEN not in text + err
