@@ -33,7 +33,10 @@ from fleetpulse.service import start_site
 log = logging.getLogger(__name__)
 LOG_CURSORS_FILE = "log-cursors.json"
 
-DEFAULT_MAX_PENDING = 2_000_000  # samples waiting for the store before the oldest are dropped
+# Samples waiting for the store: at ~450 bytes each as scraped, 1M is ~450 MB at worst; a
+# store that keeps up holds a few batches (1,000 targets x 500 series every 5 s: ~100k).
+DEFAULT_MAX_PENDING = 1_000_000
+DEFAULT_PUT_WAIT = 10.0  # how long a full queue holds a scrape loop before dropping the oldest
 DEFAULT_WRITE_BATCH = 50_000  # samples per storage write: one transaction / one request
 STOP_FLUSH_TIMEOUT = 30.0
 
@@ -67,9 +70,11 @@ class CollectorMetrics:
 class WriteQueue:
     """Samples from every scrape loop, written in large batches by one task.
 
-    A scrape loop never waits for the store: it appends and goes back to its schedule. If the
-    store falls behind by more than `max_pending` samples, the oldest batches are dropped,
-    counted and logged (an InfluxDB outage is absorbed by the adapter's spool long before).
+    A scrape loop does not wait for the store while there is room: it appends and goes back to
+    its schedule. When `max_pending` samples are waiting, `put` waits (up to `put_wait`) for the
+    writer to make room, so a slow store slows the scrapes down instead of growing memory;
+    only if it stays full are the oldest batches dropped, counted and logged (an InfluxDB
+    outage is absorbed by the adapter's spool long before).
     """
 
     def __init__(
@@ -79,19 +84,33 @@ class WriteQueue:
         *,
         max_pending: int = DEFAULT_MAX_PENDING,
         batch: int = DEFAULT_WRITE_BATCH,
+        put_wait: float = DEFAULT_PUT_WAIT,
     ) -> None:
         self.storage = storage
         self.metrics = metrics
         self.max_pending = max_pending
         self.batch = batch
+        self.put_wait = put_wait
         self.pending: deque[list[Sample]] = deque()
         self.pending_samples = 0
         self.dropped: dict[str, int] = {"queue_full": 0, "write_failed": 0}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._room = asyncio.Event()
+        self._room.set()
 
     async def put(self, samples: list[Sample]) -> None:
+        if self.pending_samples + len(samples) > self.max_pending and self.pending:
+            self._room.clear()
+            self._wake.set()
+            try:
+                async with asyncio.timeout(self.put_wait):
+                    while self.pending_samples + len(samples) > self.max_pending and self.pending:
+                        await self._room.wait()
+                        self._room.clear()
+            except TimeoutError:
+                pass
         self.pending.append(samples)
         self.pending_samples += len(samples)
         dropped = 0
@@ -116,6 +135,7 @@ class WriteQueue:
             samples = self.pending.popleft()
             self.pending_samples -= len(samples)
             out.extend(samples)
+        self._room.set()  # wakes the scrape loops waiting in put()
         return out
 
     async def run(self) -> None:
