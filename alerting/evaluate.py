@@ -64,8 +64,15 @@ def _deriv(points: Points) -> float | None:
     return None if fit is None else fit[0]
 
 
+# A day-ahead forecast from a few minutes of samples is noise (a log rotation, a download), so
+# the window's points must span at least this long before the trend counts.
+MIN_FORECAST_SPAN_MS = 3_600_000
+
+
 def _predict_24h(points: Points) -> float | None:
     """The value expected 24 hours after the last point if the window's trend holds."""
+    if len(points) < 2 or points[-1][0] - points[0][0] < MIN_FORECAST_SPAN_MS:
+        return None
     fit = _slope(points)
     return None if fit is None else fit[1] + fit[0] * 86_400
 

@@ -46,10 +46,16 @@ def test_rate_needs_two_points() -> None:
 
 
 def test_gauge_trend_reducers_follow_a_straight_line() -> None:
-    p = points(10, 12, 14, 16, step_ms=60_000)  # +2 per minute
+    p = points(10, 12, 14, 16, step_ms=20 * 60_000)  # +2 per 20 minutes, over an hour
     assert REDUCERS["delta"](p) == 6
-    assert abs((REDUCERS["deriv"](p) or 0) - 2 / 60) < 1e-9
-    assert abs((REDUCERS["predict_24h"](p) or 0) - (16 + 2 * 60 * 24)) < 1e-6
+    assert abs((REDUCERS["deriv"](p) or 0) - 2 / 1200) < 1e-9
+    assert abs((REDUCERS["predict_24h"](p) or 0) - (16 + 2 * 3 * 24)) < 1e-6
+
+
+def test_a_day_ahead_forecast_needs_an_hour_of_samples() -> None:
+    """Two samples 15 s apart on a busy disk must not predict it full tomorrow."""
+    assert REDUCERS["predict_24h"](points(21.4, 21.5, step_ms=15_000)) is None
+    assert REDUCERS["predict_24h"](points(10, 12, 14, 16, step_ms=60_000)) is None
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e12), min_size=2, max_size=50))
