@@ -86,7 +86,7 @@ def render_hosts(
     colour: bool,
     now: datetime,
 ) -> str:
-    header = ["HOST", "STATE", "LAST SEEN", "CPU", "MEMORY", "DISK", "CPU 1H", "ALERTS"]
+    header = ["HOST", "STATE", "LAST SEEN", "CPU", "MEMORY", "DISK", "CPU 1H", "FIRING"]
     rows = []
     for host in hosts:
         name = host["host"]
@@ -183,6 +183,8 @@ async def active_alerts(client: ApiClient) -> dict[str, int] | None:
         return None  # an API without the alert engine's endpoints: show "-"
     counts: dict[str, int] = {}
     for alert in active.get("alerts", []):
+        if alert.get("state", "firing") != "firing":
+            continue  # pending alerts have not met their `for` yet
         name = alert.get("labels", {}).get("host") or alert.get("host", "")
         counts[name] = counts.get(name, 0) + 1
     return counts

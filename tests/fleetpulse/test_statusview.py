@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alerting.history import transition_event
 from alerting.thresholds import Level, Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
+from collector.storage.port import ALERT_EVENTS
 from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.config import Listen
@@ -66,6 +68,32 @@ async def api_url(tmp_path: Path) -> AsyncIterator[str]:
             Sample("container_restarts_total", c, 3.0, t),
         ]
     await store.write(samples)
+    alert = make_labels({"alertname": "HostCpuHigh", "host": "db-1", "job": "fleetpulse"})
+    await store.write_events(
+        ALERT_EVENTS,
+        [
+            transition_event(
+                make_labels({**dict(alert), "severity": "critical"}),
+                t - 1000,
+                "pending",
+                "firing",
+                90.0,
+                85.0,
+                "CPU high",
+                t - 400_000,
+            ),
+            transition_event(
+                make_labels({**dict(alert), "severity": "warning", "host": "web-1"}),
+                t - 1000,
+                "inactive",
+                "pending",
+                75.0,
+                70.0,
+                "CPU high",
+                t - 1000,
+            ),
+        ],
+    )
     ctx = ApiContext(store, lambda: THRESHOLDS, 120.0, CollectorRegistry())
     runner, bound = await start_site(
         make_api(ctx, AuthSettings(bearer_token=TOKEN)),
@@ -136,12 +164,15 @@ async def test_status_as_plain_text_lists_hosts_against_their_thresholds(api_url
         "DISK",
         "CPU",
         "1H",
-        "ALERTS",
+        "FIRING",
     ]
     assert "\x1b[" not in done.stdout  # no colour codes when stdout is not a terminal
     db = next(line for line in lines if line.startswith("db-1*"))
     assert "90.0%" in db and "65.0%" in db and " up " in db
     assert any(ch in db for ch in "▁▂▃▄▅▆▇█")
+    assert db.split()[-1] == "1"  # firing; web-1's alert is only pending
+    web = next(line for line in lines if line.startswith("web-1"))
+    assert web.split()[-1] == "0"
     assert "* thresholds customised" in done.stdout
 
 
