@@ -148,6 +148,25 @@ DEFAULT_DOCKER = DockerSettings()
 ALL_NAMES = NameFilter()
 
 
+class EngineUnavailable(ConnectionError):
+    """No Docker engine answers; the message says where we looked and what to do."""
+
+    def __init__(self, address: str, cause: Exception) -> None:
+        text = str(cause)
+        if "No such file" in text or "FileNotFoundError" in text:
+            reason = "nothing listens there"
+        elif "Connection refused" in text or "ConnectionRefused" in text:
+            reason = "connection refused"
+        elif "Permission denied" in text or "PermissionError" in text:
+            reason = "permission denied (add the exporter's user to the docker group)"
+        else:
+            reason = text
+        super().__init__(
+            f"no Docker engine at {address}: {reason}; container metrics return when it "
+            "answers (turn them off with --disable containers)"
+        )
+
+
 class ContainerSource:
     name = "containers"
 
@@ -177,12 +196,15 @@ class ContainerSource:
             kwargs = kwargs_from_env()  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the CLI
             kwargs["base_url"] = self.address
             # version=None asks the engine once, so old engines get an API they speak
-            self._client = docker.APIClient(
-                version=None,
-                timeout=self.settings.request_timeout,
-                max_pool_size=self.settings.concurrency,
-                **kwargs,
-            )
+            try:
+                self._client = docker.APIClient(
+                    version=None,
+                    timeout=self.settings.request_timeout,
+                    max_pool_size=self.settings.concurrency,
+                    **kwargs,
+                )
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(self.address, exc) from None
             log.info(
                 "docker engine connected address=%s api=%s", self.address, self._client.api_version
             )
