@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -12,18 +13,32 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# No store holds a time past year ~33,000; beyond it floats lose precision and SQLite's
+# INTEGER overflows, so such times are refused as bad input.
+MAX_ABS_MS = 10**15
+
+
 def parse_time(text: str, now: int | None = None) -> int:
     """Milliseconds for RFC 3339, `now`, a relative `-24h`, or unix seconds; ValueError if not."""
-    text = text.strip()
-    reference = now_ms() if now is None else now
+    ms = _parse_time(text.strip(), now_ms() if now is None else now)
+    if not -MAX_ABS_MS < ms < MAX_ABS_MS:
+        raise ValueError(f"time out of range: {text.strip()[:40]!r}")
+    return ms
+
+
+def _parse_time(text: str, reference: int) -> int:
     if text in ("", "now"):
         return reference
     if text.startswith("-"):
         return reference - int(parse_duration(text[1:]) * 1000)
     try:
-        return int(float(text) * 1000)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds) or abs(seconds) * 1000 >= MAX_ABS_MS:
+            raise ValueError(f"time out of range: {text[:40]!r}")
+        return int(seconds * 1000)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
