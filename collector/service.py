@@ -22,10 +22,10 @@ from collector.api_context import ApiContext
 from collector.file_sd import FileDiscovery, watch_files
 from collector.logpull import LogCursors, pull_logs
 from collector.rollup import run_rollups
-from collector.scrape import ScrapeLoop, ScrapeResult
+from collector.scrape import BodyBudget, ScrapeLoop, ScrapeResult
 from collector.storage.port import Storage, StorageError, StorageStats
 from collector.targets import Target, in_shard, resolve_target
-from fleetpulse.config import Config, Listen, ScrapeSettings, TargetSettings
+from fleetpulse.config import DEFAULT_BODY_BUDGET, Config, Listen, ScrapeSettings, TargetSettings
 from fleetpulse.httpauth import AuthSettings
 from fleetpulse.samples import Sample
 from fleetpulse.service import start_site
@@ -206,8 +206,10 @@ class Collector:
         *,
         max_pending: int | None = None,
         log_cursors: LogCursors | None = None,
+        body_budget: int = DEFAULT_BODY_BUDGET,
     ) -> None:
         self.storage = storage
+        self.body_budget = BodyBudget(body_budget)  # shared by every scrape loop
         self.log_cursors = log_cursors  # None: do not pull exporters' own log lines
         self._pulling: set[str] = set()
         self._pull_tasks: set[asyncio.Task[None]] = set()
@@ -242,7 +244,9 @@ class Collector:
                 log.info("target removed host=%s url=%s", loop.target.host, loop.target.url)
         for key, target in wanted.items():
             if key not in self._loops:
-                loop = ScrapeLoop(target, self._session, self.queue.put, self._count)
+                loop = ScrapeLoop(
+                    target, self._session, self.queue.put, self._count, self.body_budget
+                )
                 task = asyncio.create_task(loop.run(), name=f"scrape-{target.host}")
                 self._loops[key] = (loop, task)
                 log.info(
@@ -362,7 +366,9 @@ async def start_collector(
         target_set.discovered = discovery.targets()
     registry = CollectorRegistry(auto_describe=True)
     cursors = await asyncio.to_thread(LogCursors, data_dir / LOG_CURSORS_FILE)
-    collector = Collector(storage, registry, log_cursors=cursors)
+    collector = Collector(
+        storage, registry, log_cursors=cursors, body_budget=config.scrape.body_budget
+    )
     targets = target_set.resolve()
     await collector.start(targets)
     tasks = [asyncio.create_task(run_rollups(storage, every=rollup_every), name="rollups")]

@@ -9,7 +9,13 @@ import hashlib
 import ssl
 from dataclasses import dataclass, field
 
-from fleetpulse.config import ScrapeSettings, TargetSettings
+from fleetpulse.config import (
+    DEFAULT_BODY_SIZE_LIMIT,
+    DEFAULT_LABEL_LIMIT,
+    DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
+    ScrapeSettings,
+    TargetSettings,
+)
 from fleetpulse.samples import Labels, make_labels
 
 
@@ -24,6 +30,10 @@ class Target:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     ca_file: str | None = None
     insecure: bool = False
+    body_size_limit: int = DEFAULT_BODY_SIZE_LIMIT  # bytes
+    label_limit: int = DEFAULT_LABEL_LIMIT  # labels per sample, as exposed
+    label_value_length_limit: int = DEFAULT_LABEL_VALUE_LENGTH_LIMIT  # characters
+    sample_limit: int = 0  # samples per scrape; 0: no limit
 
     @property
     def key(self) -> str:
@@ -75,6 +85,10 @@ def resolve_target(settings: TargetSettings, scrape: ScrapeSettings) -> Target:
         headers=tuple(headers),
         ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
         insecure=settings.tls_insecure,
+        body_size_limit=settings.body_size_limit or scrape.body_size_limit,
+        label_limit=scrape.label_limit,
+        label_value_length_limit=scrape.label_value_length_limit,
+        sample_limit=scrape.sample_limit,
     )
 
 

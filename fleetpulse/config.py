@@ -35,6 +35,12 @@ __all__ = [
 ]
 
 DEFAULT_DATA_DIR = Path("fleetpulse-data")
+# Scrape limits, as Prometheus has them: past one, the scrape fails with up = 0 and a reason.
+DEFAULT_BODY_SIZE_LIMIT = 16 * 1024 * 1024  # node_exporter on a big host sends < 1 MiB
+DEFAULT_BODY_BUDGET = 256 * 1024 * 1024  # all bodies in flight together
+DEFAULT_LABEL_LIMIT = 64  # per sample, as exposed (before host, job and target labels)
+DEFAULT_LABEL_VALUE_LENGTH_LIMIT = 2048  # characters
+MIN_BODY_SIZE_LIMIT = 1024  # below this even `up 1` with HELP/TYPE lines gets cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class TargetSettings:
     basic_auth_password: str = field(default="", repr=False)
     tls_ca_file: Path | None = None
     tls_insecure: bool = False
+    body_size_limit: int | None = None  # None: scrape.body_size_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,11 @@ class ScrapeSettings:
     # How often file_sd files are checked for changes. Not a YAML key yet (adding one changes
     # the "expected one of" messages other tests pin); tests set it with dataclasses.replace.
     file_sd_refresh: float = 5.0
+    body_size_limit: int = DEFAULT_BODY_SIZE_LIMIT  # bytes per scrape; a target may override
+    body_budget: int = DEFAULT_BODY_BUDGET  # bytes of bodies held by all scrapes at once
+    label_limit: int = DEFAULT_LABEL_LIMIT
+    label_value_length_limit: int = DEFAULT_LABEL_VALUE_LENGTH_LIMIT
+    sample_limit: int = 0  # samples per scrape; 0: no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,7 @@ TARGET_KEYS = frozenset(
         "bearer_token_file",
         "basic_auth",
         "tls",
+        "body_size_limit",
     }
 )
 
@@ -165,11 +178,24 @@ def parse_target(view: MapView, base: Path) -> TargetSettings | None:
         basic_auth_password=basic.secret("password"),
         tls_ca_file=resolve_path(base, ca_file) if ca_file else None,
         tls_insecure=tls.flag("insecure_skip_verify", False),
+        body_size_limit=view.integer("body_size_limit", 0, minimum=MIN_BODY_SIZE_LIMIT) or None,
     )
 
 
 def _scrape(view: MapView, base: Path) -> ScrapeSettings:
-    view.check_keys({"interval", "timeout", "targets", "file_sd"})
+    view.check_keys(
+        {
+            "interval",
+            "timeout",
+            "targets",
+            "file_sd",
+            "body_size_limit",
+            "body_budget",
+            "label_limit",
+            "label_value_length_limit",
+            "sample_limit",
+        }
+    )
     defaults = ScrapeSettings()
     interval = view.positive_duration("interval", defaults.interval)
     timeout = view.positive_duration("timeout", defaults.timeout)
@@ -185,11 +211,29 @@ def _scrape(view: MapView, base: Path) -> ScrapeSettings:
         if target is not None:
             targets.append(target)
     file_sd = tuple(str(resolve_path(base, pattern)) for pattern in view.text_list("file_sd"))
+    body_size_limit = view.integer(
+        "body_size_limit", defaults.body_size_limit, minimum=MIN_BODY_SIZE_LIMIT
+    )
+    body_budget = view.integer("body_budget", defaults.body_budget, minimum=MIN_BODY_SIZE_LIMIT)
+    if body_budget < body_size_limit:
+        view.reader.problem(
+            view.line_of("body_budget"),
+            view.key_path("body_budget"),
+            f"expected at least scrape.body_size_limit ({body_size_limit}), or no body that "
+            "large could ever be read",
+        )
     return ScrapeSettings(
         interval=interval,
         timeout=timeout,
         targets=tuple(targets),
         file_sd=file_sd,
+        body_size_limit=body_size_limit,
+        body_budget=body_budget,
+        label_limit=view.integer("label_limit", defaults.label_limit, minimum=1),
+        label_value_length_limit=view.integer(
+            "label_value_length_limit", defaults.label_value_length_limit, minimum=1
+        ),
+        sample_limit=view.integer("sample_limit", defaults.sample_limit, minimum=0),
     )
 
 

@@ -43,8 +43,8 @@ def test_example_config_loads_and_resolves_paths_beside_it(monkeypatch: pytest.M
 def test_unknown_key_names_file_line_and_the_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, "scrape:\n  interval: 15s\n  tiemout: 5s\n")
     assert problems(path) == [
-        f"{path}:3: scrape.tiemout: unknown key; expected one of: file_sd, interval, targets, "
-        "timeout"
+        f"{path}:3: scrape.tiemout: unknown key; expected one of: body_budget, body_size_limit, "
+        "file_sd, interval, label_limit, label_value_length_limit, sample_limit, targets, timeout"
     ]
 
 

@@ -112,11 +112,6 @@ async def test_hostile_body_gives_up_zero_with_a_reason(base: str, path: str, re
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no limit on labels per sample: a 100,000-label line is accepted with up=1 "
-    "(collector/scrape.py:scrape_target, collector/parse.py)",
-)
 async def test_sample_with_100000_labels_gives_up_zero_with_a_reason(base: str) -> None:
     result = await scrape(base, "/many-labels")
     assert not result.up
@@ -179,12 +174,6 @@ CONCURRENT_HOSTILE = 6
 BUDGET_MB = 256.0  # for all scrapes in flight together; the per-scrape limit is 64 MiB
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 64 MiB body limit is per scrape with no budget across scrapes "
-    "(collector/scrape.py:fetch keeps every chunk until the limit): N endless targets "
-    "scraped at once hold N x 64 MiB",
-)
 async def test_several_endless_targets_at_once_stay_within_a_memory_budget(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
