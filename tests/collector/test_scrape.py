@@ -1,27 +1,35 @@
 """Scrapes against real servers on loopback, good and bad side by side."""
 
 import asyncio
+import dataclasses
 import re
 import time
 
 import aiohttp
 import pytest
 
-from collector.scrape import ScrapeLoop, scrape_target, target_labels
+from collector.scrape import BodyBudget, ScrapeLoop, scrape_target, target_labels
 from collector.targets import Target, resolve_target
 from fleetpulse.config import ScrapeSettings, TargetSettings
 from fleetpulse.samples import Sample, label_value
 from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
 
+DEFAULTS = ScrapeSettings()
 GOOD = '# TYPE temp gauge\ntemp{room="a"} 21.5\ntemp{room="b",host="inner"} 19\n'
 
 
-def target(url: str, host: str = "t", timeout: float = 1.0, interval: float = 1.0) -> Target:
+def target(
+    url: str,
+    host: str = "t",
+    timeout: float = 1.0,
+    interval: float = 1.0,
+    scrape: ScrapeSettings = DEFAULTS,
+) -> Target:
     return resolve_target(
         TargetSettings(
             url=url, host=host, labels=(("role", "game"),), timeout=timeout, interval=interval
         ),
-        ScrapeSettings(),
+        scrape,
     )
 
 
@@ -138,3 +146,112 @@ def test_clashing_exposed_labels_are_kept_as_exported() -> None:
         ("host", "web-1"),
         ("job", "fleetpulse"),
     )
+
+
+def labelled_line(count: int, value: str = "v") -> str:
+    return "wide{" + ",".join(f'l{i}="{value}"' for i in range(count)) + "} 1\n"
+
+
+async def scrape_body(body: str, scrape: ScrapeSettings = DEFAULTS) -> tuple[bool, str]:
+    async with serve({"/m": static_exposition(body)}) as base, aiohttp.ClientSession() as s:
+        result = await scrape_target(s, target(f"{base}/m", scrape=scrape))
+    if not result.up:
+        assert [x.name for x in result.samples] == [
+            "up",
+            "scrape_duration_seconds",
+            "scrape_samples_scraped",
+        ], "a scrape over a limit keeps none of its samples"
+    return result.up, result.reason
+
+
+async def test_sample_over_the_label_limit_fails_the_scrape_naming_its_line() -> None:
+    body = "# HELP wide A wide one.\n# TYPE wide gauge\nok 1\n\n" + labelled_line(65)
+    assert await scrape_body(body) == (
+        False,
+        "sample at line 5 has 65 labels; the limit is 64 (scrape.label_limit)",
+    )
+
+
+async def test_label_limit_counts_exposed_labels_before_the_target_adds_its_own() -> None:
+    # 64 exposed + host, job and role from the target = 67 stored: still within the limit
+    assert await scrape_body(labelled_line(64)) == (True, "")
+    up, reason = await scrape_body(
+        labelled_line(3), dataclasses.replace(ScrapeSettings(), label_limit=2)
+    )
+    assert not up and reason.endswith("has 3 labels; the limit is 2 (scrape.label_limit)")
+
+
+async def test_label_value_over_the_length_limit_fails_the_scrape() -> None:
+    body = 'ok 1\nlong{a="short",b="' + "x" * 2049 + '"} 1\n'
+    assert await scrape_body(body) == (
+        False,
+        "sample at line 2 has a value of 2049 characters for label 'b'; the limit is 2048 "
+        "(scrape.label_value_length_limit)",
+    )
+    assert (await scrape_body('long{b="' + "x" * 2048 + '"} 1\n'))[0]
+
+
+async def test_value_length_is_counted_in_characters_as_decoded() -> None:
+    settings = dataclasses.replace(ScrapeSettings(), label_value_length_limit=4)
+    # "é" is two bytes, "\\n" two characters of text for one of value: 4 characters each
+    assert (await scrape_body('m{a="éééé",b="a\\nbc"} 1\n', settings))[0]
+    up, reason = await scrape_body('m{a="ééééé"} 1\n', settings)
+    assert not up and "value of 5 characters for label 'a'" in reason
+
+
+async def test_sample_limit_fails_a_body_with_too_many_samples_and_zero_means_none() -> None:
+    body = "".join(f"m{i} {i}\n" for i in range(11))
+    assert (await scrape_body(body))[0]
+    limited = dataclasses.replace(ScrapeSettings(), sample_limit=10)
+    assert await scrape_body(body, limited) == (
+        False,
+        "body has 11 samples; the limit is 10 (scrape.sample_limit)",
+    )
+    assert (await scrape_body(body[: body.index("m10")], limited))[0]
+
+
+async def test_target_body_size_limit_overrides_the_scrape_default() -> None:
+    settings = ScrapeSettings(body_size_limit=50_000)
+    small = resolve_target(TargetSettings(url="http://a/m", host="a"), settings)
+    big = resolve_target(
+        TargetSettings(url="http://a/m", host="a", body_size_limit=90_000), settings
+    )
+    assert (small.body_size_limit, big.body_size_limit) == (50_000, 90_000)
+    async with serve({"/metrics": endless_body()}) as base, aiohttp.ClientSession() as s:
+        url = f"{base}/metrics"
+        over = await scrape_target(s, dataclasses.replace(big, url=url, timeout=5))
+    assert over.reason == "body larger than the limit of 90000 bytes"
+
+
+async def test_exhausted_body_budget_fails_the_scrape_and_is_given_back_after() -> None:
+    budget = BodyBudget(200_000)
+    routes = {"/endless": endless_body(), "/good": static_exposition(GOOD)}
+    async with serve(routes) as base, aiohttp.ClientSession() as s:
+        result = await scrape_target(s, target(f"{base}/endless", timeout=5), budget=budget)
+        assert not result.up
+        assert result.reason == "scrape memory budget of 200000 bytes exhausted"
+        assert budget.used == 0
+        # another scrape holding the whole budget leaves none for this one
+        other = budget.lease()
+        other.take(200_000)
+        held = await scrape_target(s, target(f"{base}/good"), budget=budget)
+        assert held.reason == "scrape memory budget of 200000 bytes exhausted"
+        other.release()
+        fine = await scrape_target(s, target(f"{base}/good"), budget=budget)
+        assert fine.up, fine.reason
+    assert budget.used == 0
+
+
+async def test_scrape_loops_draw_on_the_budget_they_are_given() -> None:
+    budget = BodyBudget(1_000)
+
+    async def sink(samples: list[Sample]) -> None:
+        pass
+
+    body = "# " + "x" * 2000 + "\nok 1\n"
+    async with serve({"/m": static_exposition(body)}) as base, aiohttp.ClientSession() as s:
+        loop = ScrapeLoop(target(f"{base}/m"), s, sink, budget=budget)
+        result = await loop.scrape_once()
+        unbounded = await ScrapeLoop(target(f"{base}/m"), s, sink).scrape_once()
+    assert result.reason == "scrape memory budget of 1000 bytes exhausted"
+    assert unbounded.up, unbounded.reason

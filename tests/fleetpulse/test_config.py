@@ -146,3 +146,45 @@ def test_any_text_either_loads_or_fails_with_a_located_problem(tmp_path: Path, t
     except ConfigError as exc:
         assert exc.problems
         assert all(str(p).startswith(str(path)) for p in exc.problems)
+
+
+def test_scrape_limits_load_with_prometheus_like_defaults(tmp_path: Path) -> None:
+    defaults = load_config(None).scrape
+    assert (defaults.body_size_limit, defaults.body_budget) == (16 * 2**20, 256 * 2**20)
+    assert (defaults.label_limit, defaults.label_value_length_limit) == (64, 2048)
+    assert defaults.sample_limit == 0
+    path = write(
+        tmp_path,
+        "scrape:\n  body_size_limit: 2000000\n  body_budget: 50000000\n  label_limit: 30\n"
+        "  label_value_length_limit: 512\n  sample_limit: 100000\n  targets:\n"
+        "    - {url: http://a/m, body_size_limit: 4000000}\n    - {url: http://b/m}\n",
+    )
+    scrape = load_config(path).scrape
+    assert (scrape.body_size_limit, scrape.body_budget) == (2_000_000, 50_000_000)
+    assert (scrape.label_limit, scrape.label_value_length_limit) == (30, 512)
+    assert scrape.sample_limit == 100_000
+    assert [t.body_size_limit for t in scrape.targets] == [4_000_000, None]
+
+
+def test_bad_scrape_limits_are_refused_with_file_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "scrape:\n  body_size_limit: 100\n  label_limit: 0\n  sample_limit: -1\n"
+        "  label_value_length_limit: 1.5\n  targets:\n    - {url: http://a/m, body_size_limit: 10}\n",
+    )
+    assert problems(path) == [
+        f"{path}:2: scrape.body_size_limit: expected a whole number; got 100, which is below 1024",
+        f"{path}:3: scrape.label_limit: expected a whole number; got 0, which is below 1",
+        f"{path}:4: scrape.sample_limit: expected a whole number; got -1, which is below 0",
+        f"{path}:5: scrape.label_value_length_limit: expected a whole number; got a number",
+        f"{path}:7: scrape.targets[0].body_size_limit: expected a whole number; got 10, "
+        "which is below 1024",
+    ]
+
+
+def test_body_budget_smaller_than_the_body_size_limit_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  body_size_limit: 2000000\n  body_budget: 1000000\n")
+    assert problems(path) == [
+        f"{path}:3: scrape.body_budget: expected at least scrape.body_size_limit (2000000), or no "
+        "body that large could ever be read"
+    ]
