@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from alerting.settings import AlertingSettings, parse_alerting
 from collector.storage.settings import (
@@ -144,6 +144,14 @@ TARGET_KEYS = frozenset(
 )
 
 
+def without_userinfo(url: str) -> str:
+    """`url` without `user:password@`, so it can be logged and shown."""
+    parts = urlsplit(url)
+    if parts.username is None and "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def parse_target(view: MapView, base: Path) -> TargetSettings | None:
     """One scrape target (from the config or a file_sd file); None when it is invalid."""
     view.check_keys(TARGET_KEYS)
@@ -158,11 +166,22 @@ def parse_target(view: MapView, base: Path) -> TargetSettings | None:
         view.reader.problem(
             view.line_of("url"),
             view.key_path("url"),
-            f"expected an http:// or https:// URL with a host, got {url!r}",
+            f"expected an http:// or https:// URL with a host, got {without_userinfo(url)!r}",
         )
         return None
     basic = view.section("basic_auth")
     basic.check_keys({"username", "password", "password_file"})
+    username, password = basic.text("username"), basic.secret("password")
+    if parts.username is not None:
+        # credentials in a URL would be logged with it: move them to basic auth instead
+        if username:
+            view.reader.problem(
+                view.line_of("url"),
+                view.key_path("url"),
+                "set the credentials either in the URL or in basic_auth, not both",
+            )
+        username, password = unquote(parts.username), unquote(parts.password or "")
+        url = without_userinfo(url)
     tls = view.section("tls")
     tls.check_keys({"ca_file", "insecure_skip_verify"})
     ca_file = tls.text("ca_file")
@@ -174,8 +193,8 @@ def parse_target(view: MapView, base: Path) -> TargetSettings | None:
         interval=view.positive_duration("interval", 0.0) or None,
         timeout=view.positive_duration("timeout", 0.0) or None,
         bearer_token=view.secret("bearer_token"),
-        basic_auth_username=basic.text("username"),
-        basic_auth_password=basic.secret("password"),
+        basic_auth_username=username,
+        basic_auth_password=password,
         tls_ca_file=resolve_path(base, ca_file) if ca_file else None,
         tls_insecure=tls.flag("insecure_skip_verify", False),
         body_size_limit=view.integer("body_size_limit", 0, minimum=MIN_BODY_SIZE_LIMIT) or None,

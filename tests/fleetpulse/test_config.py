@@ -188,3 +188,22 @@ def test_body_budget_smaller_than_the_body_size_limit_is_refused(tmp_path: Path)
         f"{path}:3: scrape.body_budget: expected at least scrape.body_size_limit (2000000), or no "
         "body that large could ever be read"
     ]
+
+
+def test_credentials_in_a_target_url_become_basic_auth_and_leave_the_url(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "scrape:\n  targets:\n    - url: http://alice:s%40cret@web-1:9184/metrics\n",
+    )
+    (target,) = load_config(path).scrape.targets
+    assert target.url == "http://web-1:9184/metrics"
+    assert (target.basic_auth_username, target.basic_auth_password) == ("alice", "s@cret")
+    assert "cret" not in repr(target)
+    path = write(
+        tmp_path,
+        "scrape:\n  targets:\n    - url: ftp://alice:pw123@web-1/metrics\n"
+        "    - url: http://bob:pw456@web-2/metrics\n      basic_auth: {username: bob}\n",
+    )
+    found = problems(path)
+    assert [p.split(": ")[1] for p in found] == ["scrape.targets[0].url", "scrape.targets[1].url"]
+    assert "pw123" not in "".join(found) and "either in the URL or in basic_auth" in found[1]
