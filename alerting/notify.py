@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import apprise
 
@@ -49,6 +51,26 @@ class Notification:
     kind: str  # firing | renotify | resolved | test
     labels: Labels  # the instance's labels, for the history
     created_ms: int
+    # names the notification in the engine's outbox until its final outcome
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Notification:
+        """Raises KeyError, TypeError or ValueError on an entry it cannot read."""
+        return cls(
+            channel=str(data["channel"]),
+            title=str(data["title"]),
+            body=str(data["body"]),
+            kind=str(data["kind"]),
+            labels=tuple(sorted((str(k), str(v)) for k, v in dict(data["labels"]).items())),
+            created_ms=int(data["created_ms"]),
+            id=str(data["id"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,9 @@ from alerting.state import (
     AlertInstance,
     advance,
     cooldown_over,
-    load_state,
-    save_state,
+    load_saved,
+    state_payload,
+    write_state,
 )
 from alerting.templates import compose, dashboard_link, render
 from alerting.thresholds import find_thresholds_file
@@ -94,6 +95,10 @@ class AlertEngine:
         self._reload_wanted = asyncio.Event()
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self._saved: str | None = None
+        self._save_lock = asyncio.Lock()
+        self.data_dir: Path | None = None
+        # notifications submitted but without a final outcome yet, saved with the state
+        self.outbox: dict[str, Notification] = {}
         self._orphan_events: list[Event] = []
 
     # -- rules --------------------------------------------------------------------------
@@ -119,9 +124,10 @@ class AlertEngine:
         try:
             self.load()
         except ConfigError as exc:
-            self.last_reload_error = exc
             for problem in exc.problems:
                 log.error("rules reload refused, keeping the last good rules problem=%s", problem)
+            # after the log lines: a watcher of this attribute may read the log at once
+            self.last_reload_error = exc
             return False
         self.last_reload_error = None
         alerts = {rule.alert for rule in self.rules}
@@ -320,26 +326,90 @@ class AlertEngine:
 
     async def _run_cycle(self, storage: Storage, data_dir: Path, groups: list[Group]) -> None:
         now = self.clock()
-        results = await asyncio.gather(*(self.evaluate_group(storage, g, now) for g in groups))
-        events = [*self._orphan_events, *(e for r in results for e in r.events)]
-        self._orphan_events = []
-        notes = [n for r in results for n in r.notifications]
-        # the state goes to disk before anything is sent: a crash right after sending must
-        # not lead to a duplicate after the restart
-        self._saved = await asyncio.to_thread(
-            save_state, data_dir, list(self.instances.values()), self._saved
-        )
+        # held from evaluation to the save: a delivery's save in between would write the new
+        # cooldown clocks without the notifications they stand for
+        async with self._save_lock:
+            results = await asyncio.gather(*(self.evaluate_group(storage, g, now) for g in groups))
+            events = [*self._orphan_events, *(e for r in results for e in r.events)]
+            self._orphan_events = []
+            notes = [n for r in results for n in r.notifications]
+            # the new cooldown clocks and their notifications go to disk together, before
+            # anything is sent: after a crash the restarted engine sends what is still in the
+            # outbox (at least once), and nothing the cooldown already covered twice
+            for note in notes:
+                self.outbox[note.id] = note
+            await self._write_state(data_dir)
+        dropped = False
         if self.notifier is not None:
             for note in notes:
                 if not self.notifier.submit(note):
                     # the channel's queue is full (dead for long): record the loss
                     lost = Outcome(note, 0, False, "queue full, dropped", now, True)
                     events.append(notification_event(lost))
+                    del self.outbox[note.id]
+                    dropped = True
+        if dropped:
+            await self.save(data_dir)
         await write_events(storage, events)
 
+    async def save(self, data_dir: Path) -> None:
+        """Write the instances and the outbox if they changed; one writer at a time, so an
+        older snapshot never replaces a newer one."""
+        async with self._save_lock:
+            await self._write_state(data_dir)
+
+    async def _write_state(self, data_dir: Path) -> None:
+        """`save` for a caller that holds the lock. The payload is built here on the event
+        loop, so the writer thread never sees the instances or the outbox change."""
+        payload = state_payload(
+            list(self.instances.values()), [n.to_json() for n in self.outbox.values()]
+        )
+        if payload != self._saved:
+            await asyncio.to_thread(write_state, data_dir, payload)
+            self._saved = payload
+
     async def _record_outcome(self, outcome: Outcome) -> None:
+        if outcome.final:
+            self.outbox.pop(outcome.notification.id, None)
+            if self.data_dir is not None:
+                # at once, not at the next cycle: the shorter the time a delivered
+                # notification stays in the saved outbox, the rarer a duplicate after a crash
+                await self.save(self.data_dir)
         if self.storage is not None:
             await write_events(self.storage, [notification_event(outcome)])
+
+    async def _resubmit_outbox(self, notifier: Notifier, saved: list[dict[str, Any]]) -> None:
+        """Hand the notifications a previous run left undelivered to their channels again."""
+        notes: list[Notification] = []
+        for entry in saved:
+            try:
+                notes.append(Notification.from_json(entry))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("outbox entry unreadable, dropped error=%s", exc)
+        lost: list[Event] = []
+        for note in sorted(notes, key=lambda n: n.created_ms):
+            self.outbox[note.id] = note
+            if note.channel not in notifier.workers:
+                reason = "channel no longer configured, dropped"
+            elif not notifier.submit(note):
+                reason = "queue full, dropped"
+            else:
+                log.info(
+                    "notification resubmitted after a restart channel=%s kind=%s",
+                    note.channel,
+                    note.kind,
+                )
+                continue
+            log.warning(
+                "notification from the outbox not sent channel=%s kind=%s reason=%s",
+                note.channel,
+                note.kind,
+                reason,
+            )
+            del self.outbox[note.id]
+            lost.append(notification_event(Outcome(note, 0, False, reason, self.clock(), True)))
+        if self.storage is not None:
+            await write_events(self.storage, lost)
 
     async def _schedule(self, storage: Storage, data_dir: Path) -> None:
         due: dict[str, float] = {}
@@ -380,8 +450,11 @@ class AlertEngine:
     async def run(self, storage: Storage, data_dir: Path) -> None:
         """Evaluate until cancelled: groups on their intervals, notifications, reloads."""
         self.storage = storage
-        self.instances = await asyncio.to_thread(load_state, data_dir)
+        self.data_dir = data_dir
+        saved = await asyncio.to_thread(load_saved, data_dir)
+        self.instances = saved.instances
         self.notifier = Notifier(self.settings, self._record_outcome)
+        await self._resubmit_outbox(self.notifier, saved.outbox)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             # SIGHUP reloads (Unix, main thread only)

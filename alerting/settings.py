@@ -7,9 +7,15 @@ URL no plugin accepts), so a typo is a `file:line` error, not a silent lost aler
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
+import re
+import threading
+import urllib.parse
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -54,6 +60,23 @@ class AlertingSettings:
         return tuple(c.name for c in self.channels)
 
 
+class ForwardApprise(logging.Handler):
+    """Passes Apprise's warnings and errors on under our own logger name, except those of a
+    thread that is capturing Apprise's output itself (see `quiet_apprise`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.muted: set[int] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread in self.muted:
+            return
+        logging.getLogger("alerting.apprise").log(record.levelno, "%s", record.getMessage())
+
+
+FORWARD = ForwardApprise()
+
+
 @functools.cache
 def load_apprise() -> ModuleType:
     """Apprise with every plugin loaded, imported on first use (it loads slowly).
@@ -71,26 +94,113 @@ def load_apprise() -> ModuleType:
     # our logs from there, so only its warnings and errors pass on, under our own name.
     apprise_log = logging.getLogger("apprise")
     apprise_log.propagate = False
-    forward = logging.getLogger("alerting.apprise")
-
-    class Forward(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            forward.log(record.levelno, "%s", record.getMessage())
-
-    apprise_log.addHandler(Forward(logging.WARNING))
+    apprise_log.addHandler(FORWARD)
     return apprise
+
+
+@contextlib.contextmanager
+def quiet_apprise() -> Iterator[io.StringIO]:
+    """Apprise's warnings and errors from this thread, captured instead of logged.
+
+    While a URL is checked, Apprise names what it dislikes verbatim ("An invalid Slack
+    (third) Token (xoxb-…) was specified"), so none of it may reach our handlers."""
+    apprise = load_apprise()
+    FORWARD.muted.add(threading.get_ident())
+    try:
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(levelname)s %(message)s") as captured:
+            yield captured
+    finally:
+        FORWARD.muted.discard(threading.get_ident())
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|localhost|\[[0-9A-Fa-f:.]+\]")
+
+
+@dataclass(frozen=True, slots=True)
+class UrlParts:
+    scheme: str
+    userinfo: str
+    host: str
+    port: str  # with its colon, or ""
+    path: str
+    query: str
+    fragment: str
+
+
+def split_url(url: str) -> UrlParts:
+    """Apprise URL parts, by hand: `urllib.parse` rejects the odd netlocs tokens make."""
+    scheme = url.partition("://")[0] if "://" in url else ""
+    rest = url.partition("://")[2] if "://" in url else url
+    rest, _, fragment = rest.partition("#")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hostport = netloc.rpartition("@")
+    if hostport.startswith("[") and "]" in hostport:
+        host, _, port = hostport.partition("]")
+        host += "]"
+    else:
+        host, colon, port = hostport.partition(":")
+        port = colon + port
+    return UrlParts(
+        scheme, userinfo, host, port if port.startswith(":") else "", path, query, fragment
+    )
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of an Apprise URL that may be secret: user-info, path segments, query values,
+    the fragment, and the host unless it looks like a host name (Telegram's is a bot token)."""
+    parts = split_url(url)
+    found = [*parts.userinfo.split(":"), *parts.path.split("/"), parts.fragment]
+    found += [value for pair in parts.query.split("&") for value in pair.partition("=")[2:]]
+    if not HOST_NAME.fullmatch(parts.host):
+        found += [parts.host, parts.port.lstrip(":")]
+    unique = {p for part in found for p in (part, urllib.parse.unquote(part)) if p}
+    return sorted(unique, key=len, reverse=True)  # longest first: no half-replaced secret
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every secret replaced by ***; short ones only where they stand alone, so
+    a one-letter password does not mangle every word."""
+    for secret in secrets:
+        pattern = re.escape(secret)
+        if len(secret) < 4:
+            pattern = rf"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])"
+        text = re.sub(pattern, "***", text, flags=re.IGNORECASE)
+    return text
+
+
+def redact_url(url: str) -> str:
+    """`url` as scheme://host only, the rest as *** (a host name helps tell URLs apart)."""
+    parts = split_url(url)
+    shown = f"{parts.host}{parts.port}" if HOST_NAME.fullmatch(parts.host) else "***"
+    userinfo = "***@" if parts.userinfo else ""
+    tail = "/***" if parts.path or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{userinfo}{shown}{tail}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why no Apprise plugin accepts `url` (its secret parts scrubbed), or None if one does."""
+    apprise = load_apprise()
+    with quiet_apprise() as captured:
+        accepted = bool(apprise.Apprise().add(url))
+    if accepted:
+        return None
+    lines = [line.partition(" ")[2].strip() for line in captured.getvalue().splitlines()]
+    reason = next((line for line in lines if line), "")
+    return scrub(reason, url_secrets(url))
 
 
 def url_is_accepted(url: str) -> bool:
     """Whether some Apprise plugin accepts `url`."""
-    apprise = load_apprise()
-    return bool(apprise.Apprise().add(url))
+    return url_problem(url) is None
 
 
 def config_has_urls(path: Path) -> bool:
     apprise = load_apprise()
     config = apprise.AppriseConfig()
-    return bool(config.add(str(path))) and len(config.services()) > 0
+    # the file holds URLs with tokens, which Apprise may quote when it refuses one
+    with quiet_apprise():
+        return bool(config.add(str(path))) and len(config.services()) > 0
 
 
 def _channel(view: MapView, name: str, base: Path) -> ChannelSettings:
@@ -120,13 +230,15 @@ def _channel(view: MapView, name: str, base: Path) -> ChannelSettings:
         if not urls and config is None:
             view.reader.problem(node.line, path, "expected a list of Apprise URLs or urls/config")
     for url, url_node in zip(urls, url_nodes, strict=False):
-        if not url_is_accepted(url):
-            scheme = url.partition("://")[0] or url[:10]
-            # never echo the URL: it usually carries a token or a password
+        reason = url_problem(url)
+        if reason is not None:
+            # never echo the URL whole: it usually carries a token or a password
+            why = f": {reason.rstrip('.')}" if reason else ""
             view.reader.problem(
                 url_node.line,
                 path,
-                f"Apprise does not accept this {scheme}:// URL; check its form at "
+                f"Apprise does not accept this {url.partition('://')[0] or url[:10]}:// URL "
+                f"({redact_url(url)}){why}; check its form at "
                 "https://github.com/caronc/apprise/wiki",
             )
     return ChannelSettings(name, urls, config, tags)

@@ -1,5 +1,5 @@
 """Alert instances and their state machine (inactive -> pending -> firing -> resolved), and the
-file that keeps their clocks across restarts.
+file that keeps their clocks and the undelivered notifications (the outbox) across restarts.
 
 Follows Prometheus: the condition must hold for `for` before firing; `keep_firing_for` keeps a
 firing alert up through short dips. The cooldown clock (`last_notified`) deliberately
@@ -103,31 +103,51 @@ def cooldown_over(inst: AlertInstance, now: int, cooldown_ms: int) -> bool:
 InstanceKey = tuple[str, str, Labels]
 
 
-def load_state(data_dir: Path) -> dict[InstanceKey, AlertInstance]:
-    """The saved instances; a missing or unreadable file starts afresh (logged, not fatal)."""
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    instances: dict[InstanceKey, AlertInstance]
+    # notifications not yet delivered nor given up, as `Notification.to_json` wrote them
+    outbox: list[dict[str, Any]]
+
+
+def load_saved(data_dir: Path) -> SavedState:
+    """The saved instances and outbox; a missing or unreadable file starts afresh (logged)."""
     path = data_dir / STATE_FILE
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         instances = [AlertInstance.from_json(item) for item in raw.get("instances", [])]
+        outbox = [dict(item) for item in raw.get("outbox", [])]
     except FileNotFoundError:
-        return {}
+        return SavedState({}, [])
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         log.error("alert state unreadable, starting afresh path=%s error=%s", path, exc)
-        return {}
-    log.info("alert state loaded path=%s instances=%d", path, len(instances))
-    return {inst.key: inst for inst in instances}
+        return SavedState({}, [])
+    log.info("alert state loaded path=%s instances=%d outbox=%d", path, len(instances), len(outbox))
+    return SavedState({inst.key: inst for inst in instances}, outbox)
 
 
-def save_state(data_dir: Path, instances: list[AlertInstance], previous: str | None = None) -> str:
-    """Write atomically: a crash mid-write leaves the previous file, never half of one.
+def load_state(data_dir: Path) -> dict[InstanceKey, AlertInstance]:
+    """The saved instances only (see `load_saved`)."""
+    return load_saved(data_dir).instances
 
-    Returns what was written; when it equals `previous`, nothing is written at all."""
-    payload = json.dumps(
-        {"version": 1, "instances": [inst.to_json() for inst in instances]},
+
+def state_payload(instances: list[AlertInstance], outbox: list[dict[str, Any]]) -> str:
+    """The file's text. Built on the event loop, so nothing changes it while it is written."""
+    return json.dumps(
+        {
+            "version": 1,
+            "instances": [inst.to_json() for inst in instances],
+            "outbox": outbox,
+        },
         separators=(",", ":"),
     )
-    if payload == previous:
-        return payload
+
+
+def write_state(data_dir: Path, payload: str) -> None:
+    """Write atomically: a crash mid-write leaves the previous file, never half of one.
+
+    The cooldown clocks and the outbox travel in one file, so a restart never sees a
+    notification's `last_notified` without the notification itself, or the reverse."""
     data_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".alert-state.", dir=data_dir)
     try:
@@ -139,4 +159,16 @@ def save_state(data_dir: Path, instances: list[AlertInstance], previous: str | N
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_state(
+    data_dir: Path,
+    instances: list[AlertInstance],
+    previous: str | None = None,
+    outbox: list[dict[str, Any]] | None = None,
+) -> str:
+    """Write the state file unless it would equal `previous`; returns what it holds."""
+    payload = state_payload(instances, outbox or [])
+    if payload != previous:
+        write_state(data_dir, payload)
     return payload

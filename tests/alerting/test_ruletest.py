@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,17 @@ import pytest
 from alerting.ruletest import expand_values, load_test_file, run_test_file
 from fleetpulse.cli import main
 from fleetpulse.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def alerting_log_level_restored() -> Iterator[None]:
+    """`rules test` quiets the `alerting` logger for its one-shot process; in this process
+    that would hide later tests' log lines."""
+    logger = logging.getLogger("alerting")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "rules" / "tests").glob("*.test.yaml"))

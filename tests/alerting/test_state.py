@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 
+from alerting.notify import Notification
 from alerting.rules import Group, load_ruleset
 from alerting.ruletest import MemoryStorage
 from alerting.service import AlertEngine
-from alerting.settings import AlertingSettings
+from alerting.settings import AlertingSettings, ChannelSettings
 from alerting.state import (
     FIRING,
     INACTIVE,
@@ -17,10 +20,14 @@ from alerting.state import (
     STATE_FILE,
     AlertInstance,
     advance,
+    load_saved,
     load_state,
     save_state,
 )
 from fleetpulse.samples import Series, make_labels
+from fleetpulse.timeutil import now_ms
+from tests.alerting.recorders import http_recorder, wait_for
+from tests.support.servers import closed_port
 
 
 def instance() -> AlertInstance:
@@ -169,3 +176,96 @@ async def test_a_bad_reload_keeps_the_last_good_rules(tmp_path: Path) -> None:
     assert [r.alert for r in engine.rules] == ["Hot"] and engine.rules[0].reduce == "last"
     assert engine.last_reload_error is not None
     assert f"{rules}:8: groups[0].rules[0].reduce" in str(engine.last_reload_error)
+
+
+def test_the_outbox_round_trips_with_the_instances(tmp_path: Path) -> None:
+    inst = instance()
+    note = Notification("ops", "title", "body", "firing", inst.labels, 1_800_000_000_000)
+    save_state(tmp_path, [inst], outbox=[note.to_json()])
+    saved = load_saved(tmp_path)
+    assert saved.instances == {inst.key: inst}
+    assert [Notification.from_json(entry) for entry in saved.outbox] == [note]
+    assert load_state(tmp_path) == {inst.key: inst}
+
+
+async def test_the_outbox_left_by_a_crash_is_sent_after_the_restart_then_emptied(
+    tmp_path: Path,
+) -> None:
+    async with http_recorder() as recorder:
+        settings = AlertingSettings(
+            rules=(tmp_path / "rules",),
+            channels=(
+                ChannelSettings("ops", (f"json://{recorder.base.partition('://')[2]}/ops",)),
+            ),
+        )
+        (tmp_path / "rules").mkdir()
+        labels = make_labels({"host": "a", "alertname": "Hot"})
+        pending = Notification("ops", "[CRITICAL] Hot on a", "body", "firing", labels, 1)
+        orphan = Notification("pager", "[CRITICAL] Hot on a", "body", "firing", labels, 2)
+        inst = instance()
+        inst.last_notified = 1  # the cooldown clock saved together with the notification
+        save_state(tmp_path / "data", [inst], outbox=[pending.to_json(), orphan.to_json()])
+
+        storage = MemoryStorage()
+        engine = AlertEngine(settings)
+        task = asyncio.create_task(engine.run(storage, tmp_path / "data"))
+        try:
+            await wait_for(lambda: recorder.received, what="the notification from the outbox")
+            await wait_for(
+                lambda: load_saved(tmp_path / "data").outbox == [],
+                what="the outbox emptied on disk",
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert "[CRITICAL] Hot on a" in recorder.received[0].text
+    assert len(recorder.received) == 1
+    outcomes = {
+        (dict(e.labels)["channel"], e.field("outcome"), e.field("error")) for e in storage.events
+    }
+    assert outcomes == {
+        ("ops", "sent", ""),
+        ("pager", "failed", "channel no longer configured, dropped"),
+    }
+    assert load_state(tmp_path / "data") == {inst.key: inst}
+
+
+async def test_a_notification_is_in_the_saved_outbox_until_its_final_outcome(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "rules.yaml").write_text(RULE.replace("for: 10s", "for: 0s"))
+    dead = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
+    settings = AlertingSettings(
+        rules=(tmp_path / "rules.yaml",),
+        channels=(dead,),
+        default_channels=("dead",),
+        notify_retries=1,
+        notify_backoff=1.0,
+        notify_timeout=5.0,
+    )
+    t0 = now_ms()
+    storage = MemoryStorage([Series("temp", make_labels({"host": "a"}), [(t0, 60.0)])])
+    engine = AlertEngine(settings)
+    engine.load()
+    task = asyncio.create_task(engine.run(storage, tmp_path / "data"))
+
+    def outcomes() -> list[object]:
+        return [e.field("outcome") for e in storage.events if e.field("outcome")]
+
+    try:
+        await wait_for(lambda: "retrying" in outcomes(), what="the first refused attempt")
+        (entry,) = load_saved(tmp_path / "data").outbox  # saved while it waits for its retry
+        assert entry["kind"] == "firing" and entry["channel"] == "dead"
+        await wait_for(lambda: "failed" in outcomes(), what="the retries to run out")
+        await wait_for(
+            lambda: load_saved(tmp_path / "data").outbox == [],
+            what="the outbox emptied on disk",
+        )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert outcomes() == ["retrying", "failed"]
+    (inst,) = load_state(tmp_path / "data").values()
+    assert inst.last_notified is not None  # a failure is recorded, not re-sent by the cooldown

@@ -236,13 +236,6 @@ async def test_sigkill_while_firing_in_cooldown_neither_duplicates_nor_misses(
     assert len(transitions(await rig.history("transition"), "firing")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a notification still in its retries when the engine dies is lost: "
-    "alerting/service.py:AlertEngine._apply sets last_notified before delivery and "
-    "_run_cycle saves it, while the channel queue (alerting/notify.py:ChannelWorker) lives "
-    "only in memory; after a restart the cooldown hides the alert until it ends",
-)
 async def test_sigkill_while_a_notification_is_retrying_still_delivers_it(rig: Rig) -> None:
     rig.recorder.failing = True
     rig.configure("0s", "1h", "  notify_retries: 10\n  notify_backoff: 1s\n")
