@@ -42,6 +42,7 @@ from aiohttp import web  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from bench.parse import best_rate, ours, prometheus_client, synthetic_body, workloads  # noqa: E402
+from collector.main import tune_gc  # noqa: E402
 from collector.service import Collector  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from collector.targets import resolve_target  # noqa: E402
@@ -102,6 +103,7 @@ async def run_ours(
         for i, (addr, path) in enumerate(targets)
     ]
     me = psutil.Process()
+    tune_gc()  # as `fleetpulse collector` does
     with tempfile.TemporaryDirectory() as tmp:
         store = await SqliteStorage.open(Path(tmp) / "metrics.db", RetentionSettings())
         registry = CollectorRegistry()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -22,6 +23,14 @@ from fleetpulse.durations import format_duration
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
+# The scrape path allocates several tuples per sample, and with Python's default first-gen
+# threshold (700) 1,000 targets x 500 series spent ~a quarter of the collector's CPU in the
+# cyclic garbage collector (9.6 vs 7 us per sample); samples are acyclic, so collect rarely.
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def tune_gc() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def not_yet(what: str, issue: int) -> int:
@@ -65,6 +74,7 @@ async def serve_collector(
     """Run until SIGINT/SIGTERM; then stop scraping, write what is queued and close the store."""
     thresholds = _thresholds(config)
     stopping = _stop_event()
+    tune_gc()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     influx = await influx_setup(config) if config.storage.backend == "influxdb" else ""
     storage = await open_storage(config, data_dir)
