@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 ACCEPT = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
 Sink = Callable[[list[Sample]], Awaitable[None]]
 _LABELS = itemgetter(1)  # ParsedSample.labels
+# Merged label sets kept per target; a target exposing more distinct series than this over
+# time (churning labels) starts its cache afresh rather than growing it.
+MERGED_LABELS_LIMIT = 100_000
 _VALUE = itemgetter(1)  # the value of a (name, value) label pair
 
 
@@ -92,6 +95,24 @@ def target_labels(target_base: Labels, labels: Labels) -> Labels:
     for key, value in labels:
         merged[f"exported_{key}" if key in merged else key] = value
     return tuple(sorted(merged.items()))
+
+
+class LabelMerger:
+    """A target's merged label sets, kept across scrapes: the same series come every time, so
+    each sample reuses one shared tuple instead of building and storing its own."""
+
+    def __init__(self, base: Labels, limit: int = MERGED_LABELS_LIMIT) -> None:
+        self.base = base
+        self.limit = limit
+        self._merged: dict[Labels, Labels] = {}
+
+    def merge(self, labels: Labels) -> Labels:
+        merged = self._merged.get(labels)
+        if merged is None:
+            if len(self._merged) >= self.limit:
+                self._merged.clear()  # a target churning series must not grow without bound
+            merged = self._merged[labels] = target_labels(self.base, labels)
+        return merged
 
 
 async def fetch(
@@ -186,8 +207,10 @@ async def scrape_target(
     *,
     body_limit: int | None = None,
     budget: BodyBudget | None = None,
+    merger: LabelMerger | None = None,
 ) -> ScrapeResult:
-    """Scrape once. `body_limit` overrides the target's; `budget` is shared by all loops."""
+    """Scrape once. `body_limit` overrides the target's; `budget` is shared by all loops;
+    `merger` carries the target's label sets over from its previous scrapes."""
     started = time.monotonic()
     ts = time.time_ns() // 1_000_000
     samples: list[Sample] = []
@@ -199,11 +222,11 @@ async def scrape_target(
         parsed = parse_exposition(body, openmetrics=openmetrics)
         check_limits(parsed, target, body)
         del body
-        base = target.labels
+        merge = (merger or LabelMerger(target.labels)).merge
         samples = [
             Sample(
                 p.name,
-                target_labels(base, p.labels),
+                merge(p.labels),
                 p.value,
                 p.timestamp_ms if p.timestamp_ms is not None else ts,
             )
@@ -245,6 +268,7 @@ class ScrapeLoop:
         self.sink = sink
         self.on_result = on_result
         self.budget = budget  # shared by all loops; None: only the per-target body limit
+        self.merger = LabelMerger(target.labels)
         self._was_up: bool | None = None
 
     def next_slot(self, now: float) -> float:
@@ -258,7 +282,9 @@ class ScrapeLoop:
             await self.scrape_once()
 
     async def scrape_once(self) -> ScrapeResult:
-        result = await scrape_target(self.session, self.target, budget=self.budget)
+        result = await scrape_target(
+            self.session, self.target, budget=self.budget, merger=self.merger
+        )
         target = self.target
         if not result.up:
             log.warning(
