@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
+from alerting.thresholds import thresholds_beside_rules
 from collector.errors import CollectorError
 from collector.influx.setup import InfluxSetupError, ensure_influx_setup
 from collector.service import start_collector
@@ -20,6 +18,7 @@ from collector.storage.factory import describe_storage, open_storage
 from fleetpulse import __version__
 from fleetpulse.config import Config
 from fleetpulse.durations import format_duration
+from fleetpulse.signals import stop_event
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
@@ -33,14 +32,6 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def not_yet(what: str, issue: int) -> int:
-    print(
-        f"fleetpulse {what}: not implemented yet (planned in issue #{issue}); nothing was done.",
-        file=sys.stderr,
-    )
-    return EXIT_UNAVAILABLE
-
-
 def run_collector(config: Config, args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_collector(config, args.data_dir, getattr(args, "shard", None)))
@@ -50,21 +41,6 @@ def run_collector(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stop_event() -> asyncio.Event:
-    event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Windows has no loop signal handlers; there Ctrl-C still raises KeyboardInterrupt
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, event.set)
-    return event
-
-
-def _thresholds(config: Config) -> Thresholds:
-    path = find_thresholds_file(config.alerting.rules)
-    return load_thresholds(path) if path else Thresholds()
-
-
 async def serve_collector(
     config: Config,
     data_dir: Path,
@@ -72,8 +48,8 @@ async def serve_collector(
     out: TextIO = sys.stdout,
 ) -> None:
     """Run until SIGINT/SIGTERM; then stop scraping, write what is queued and close the store."""
-    thresholds = _thresholds(config)
-    stopping = _stop_event()
+    thresholds = thresholds_beside_rules(config.alerting.rules)
+    stopping = stop_event()
     tune_gc()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     influx = await influx_setup(config) if config.storage.backend == "influxdb" else ""

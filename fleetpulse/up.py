@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TextIO
 
 from alerting.service import AlertEngine
-from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
+from alerting.thresholds import thresholds_beside_rules
+from collector.main import tune_gc
 from collector.service import start_collector
 from collector.storage.factory import describe_storage, open_storage
 from exporter.service import start_exporter
@@ -24,15 +25,11 @@ log = logging.getLogger(__name__)
 LOCAL_EXPORTER = Listen("127.0.0.1", 9184)
 
 
-def load_thresholds_for(config: Config) -> Thresholds:
-    path = find_thresholds_file(config.alerting.rules)
-    return load_thresholds(path) if path else Thresholds()
-
-
 async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> None:
     """Run everything until SIGINT/SIGTERM. Config and rule errors raise before anything binds."""
     engine_settings = config.alerting
-    thresholds = load_thresholds_for(config)
+    thresholds = thresholds_beside_rules(config.alerting.rules)
+    tune_gc()
     stopping = stop_event()
     engine = AlertEngine(engine_settings)
     engine.load()
