@@ -107,7 +107,7 @@ def metric(port: int, prefix: str) -> float | None:
 
 @contextlib.contextmanager
 def our_exporter(
-    engine: DockerEngine, prefix: str, interval: str
+    engine: DockerEngine, prefix: str, interval: str, ready: bytes | None = None
 ) -> Iterator[tuple[int, psutil.Process]]:
     port = free_port()
     env = {**os.environ, "DOCKER_HOST": engine.url}
@@ -131,7 +131,7 @@ def our_exporter(
     )
     try:
         # ready when the containers are in and the first CPU percent could be computed
-        wait_http(port, "/metrics", f'container="{prefix}-c0"'.encode())
+        wait_http(port, "/metrics", ready or f'container="{prefix}-c0"'.encode())
         yield port, psutil.Process(proc.pid)
     finally:
         proc.terminate()
@@ -254,6 +254,15 @@ def main() -> int:
         engine.start()
     rows: list[tuple[str, str]] = []
     with engine.sandbox("bench") as box:
+        # the same cost with no container yet: what a host without workloads pays
+        no_containers = b'exporter_collect_duration_seconds{source="containers"}'
+        with our_exporter(engine, box.prefix, "2s", no_containers) as (port, proc):
+            time.sleep(2.5)
+            before, started = cpu_seconds(proc), time.monotonic()
+            time.sleep(10.0)
+            idle_per_collection = (cpu_seconds(proc) - before) / (
+                (time.monotonic() - started) / 2.0
+            )
         net = box.create_network("net")
         for i in range(args.containers):
             box.run_container(f"c{i}", "sleep 3600", network=net)
@@ -308,8 +317,14 @@ def main() -> int:
             f"{per_collection * 1e3:.1f} ms",
         )
     )
-    share = (per_collection + per_scrape) / 15.0 * 100
-    rows.append(("one core at 15 s interval + 1 scrape/15 s", f"{share:.2f} % (target < 1 %)"))
+    for count, cost in ((0, idle_per_collection), (args.containers, per_collection)):
+        share = (cost + per_scrape) / 15.0 * 100
+        rows.append(
+            (
+                f"one core at 15 s interval + 1 scrape/15 s, {count} containers",
+                f"{share:.2f} % (target < 1 %)",
+            )
+        )
     if durations:
         rows.append(
             (
