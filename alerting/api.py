@@ -9,17 +9,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from alerting.history import active_alerts, query_history
-from collector.api_context import CONTEXT, BadParameter
-from fleetpulse.timeutil import now_ms, parse_time
+from collector.api_context import CONTEXT, BadParameter, time_param
+from fleetpulse.timeutil import now_ms
 
 MAX_EVENTS = 10_000
-
-
-def _time(request: web.Request, name: str, default: str, now: int) -> int:
-    try:
-        return parse_time(request.query.get(name, default), now)
-    except ValueError as exc:
-        raise BadParameter(name, str(exc)) from None
 
 
 async def alerts(request: web.Request) -> web.Response:
@@ -30,8 +23,8 @@ async def alerts(request: web.Request) -> web.Response:
 async def alert_history(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     now = now_ms()
-    start = _time(request, "start", "-24h", now)
-    end = _time(request, "end", "now", now)
+    start = time_param(request, "start", "-24h", now)
+    end = time_param(request, "end", "now", now)
     if start >= end:
         raise BadParameter("start", "must be before end")
     host = request.query.get("host") or None

@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client.exposition import generate_latest
 
 from alerting.api import add_alert_routes
-from collector.api_context import CONTEXT, ApiContext, BadParameter, error
+from collector.api_context import CONTEXT, ApiContext, BadParameter, error, time_param
 from collector.api_logs import add_log_routes
 from collector.storage.port import (
     AGGREGATES,
@@ -27,7 +27,7 @@ from fleetpulse.durations import parse_duration
 from fleetpulse.httpauth import AuthSettings, Handler, auth_middleware
 from fleetpulse.samples import Labels, Series, is_counter, label_value
 from fleetpulse.selector import Selector, parse_selector
-from fleetpulse.timeutil import format_time, now_ms, parse_time
+from fleetpulse.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StorageError as exc:
         log.error("storage error path=%s error=%s", request.path, exc)
         return error(500, f"storage error: {exc}")
-
-
-def _time_param(request: web.Request, name: str, default: str, now: int) -> int:
-    try:
-        return parse_time(request.query.get(name, default), now)
-    except ValueError as exc:
-        raise BadParameter(name, str(exc)) from None
 
 
 async def hosts(request: web.Request) -> web.Response:
@@ -129,8 +122,8 @@ async def history(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise BadParameter("metric", str(exc)) from None
     now = now_ms()
-    start = _time_param(request, "start", "-1h", now)
-    end = _time_param(request, "end", "now", now)
+    start = time_param(request, "start", "-1h", now)
+    end = time_param(request, "end", "now", now)
     if start >= end:
         raise BadParameter("start", "must be before end")
     step_ms = None

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from alerting.thresholds import Thresholds
 from collector.storage.port import Storage
+from fleetpulse.timeutil import parse_time
 
 
 class BadParameter(ValueError):
@@ -30,3 +31,11 @@ CONTEXT = web.AppKey("context", ApiContext)
 
 def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def time_param(request: web.Request, name: str, default: str, now: int | None = None) -> int:
+    """A time query parameter in ms (RFC 3339, relative, unix seconds or now); a 400 if bad."""
+    try:
+        return parse_time(request.query.get(name, default), now)
+    except ValueError as exc:
+        raise BadParameter(name, str(exc)) from None

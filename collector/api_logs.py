@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.api_context import CONTEXT, BadParameter
+from collector.api_context import CONTEXT, BadParameter, time_param
 from collector.storage.port import AGENT_LOGS, Event
 from fleetpulse.selector import Selector, make_matcher
-from fleetpulse.timeutil import format_time, now_ms, parse_time
+from fleetpulse.timeutil import format_time, now_ms
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 STREAM_POLL_SECONDS = 0.5
@@ -58,10 +58,7 @@ async def host_logs(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     host = request.match_info["host"]
     now = now_ms()
-    try:
-        start = parse_time(request.query.get("since", "-1h"), now)
-    except ValueError as exc:
-        raise BadParameter("since", str(exc)) from None
+    start = time_param(request, "since", "-1h", now)
     try:
         limit = int(request.query.get("limit", "1000"))
     except ValueError:
@@ -78,13 +75,7 @@ async def host_logs_stream(request: web.Request) -> web.StreamResponse:
     host = request.match_info["host"]
     level, query = filters(request)
     last_id = request.headers.get("Last-Event-ID", "")
-    if last_id.isdigit():
-        cursor = int(last_id)
-    else:
-        try:
-            cursor = parse_time(request.query.get("since", "-5m")) - 1
-        except ValueError as exc:
-            raise BadParameter("since", str(exc)) from None
+    cursor = int(last_id) if last_id.isdigit() else time_param(request, "since", "-5m") - 1
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
