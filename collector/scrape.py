@@ -91,6 +91,11 @@ def target_labels(target_base: Labels, labels: Labels) -> Labels:
     """Target labels win; a clashing exposed label is kept as `exported_<name>`, as Prometheus."""
     if not labels:
         return target_base
+    base_names = {key for key, _ in target_base}
+    if not any(key in base_names for key, _ in labels):
+        # the usual case: the pair tuples themselves are reused (the parser shares them across
+        # targets), so a target's 500 merged sets hold 500 tuples, not 500 x 7 pairs besides
+        return tuple(sorted((*target_base, *labels)))
     merged = dict(target_base)
     for key, value in labels:
         merged[f"exported_{key}" if key in merged else key] = value

@@ -127,7 +127,7 @@ COUNTER_ROLLUP_POINT = {
 
 HOUR_MS = 3_600_000
 READERS = 1
-PAIRS_MAX = 1_000_000  # distinct label pairs the writer's cache shares
+PAIRS_MAX = 1_000_000  # distinct label pairs whose JSON text the writer remembers
 LABELS_CACHE_MAX = 1_000_000  # parsed label sets the readers keep
 DAY_MS = 86_400_000
 # Counter rates need the point before an hour starts; scrape intervals up to this long count.
@@ -246,7 +246,6 @@ class SqliteStorage:
         self._local = threading.local()
         # writer's cache: metric name -> labels -> series id (the writer thread only)
         self._series_ids: dict[str, dict[Labels, int]] = {}
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._pair_json: dict[tuple[str, str], str] = {}
         # readers' cache: labels JSON -> parsed labels. A pure function of its key, so it never
         # goes stale, also when another process adds or expires series
@@ -336,11 +335,10 @@ class SqliteStorage:
             if known is None or labels not in known:
                 missing[name, labels] = None
         keys = list(missing)
-        pairs = self._pairs
-        compact = [tuple([pairs.get(p) or self._share(p) for p in labels]) for _, labels in keys]
+        # Keyed by the sample's own labels tuple: the scrape loops' LabelMerger keeps that very
+        # object for as long as the series is scraped, so the cache holds no copy of it.
         rows = [
-            (name, label_value(labels, "host"), self._labels_json(labels))
-            for (name, _), labels in zip(keys, compact, strict=True)
+            (name, label_value(labels, "host"), self._labels_json(labels)) for name, labels in keys
         ]
         # The writer holds the write lock, so ids past the largest are free: with ids chosen
         # here, no query is needed to learn them unless some series existed already.
@@ -354,7 +352,8 @@ class SqliteStorage:
         else:  # some were there already (a restart, a cache cleared): look all of them up
             found = self._lookup(conn, rows)
         for n, series_id in found:
-            ids.setdefault(keys[n][0], {})[compact[n]] = int(series_id)
+            name, labels = keys[n]
+            ids.setdefault(name, {})[labels] = int(series_id)
 
     @staticmethod
     def _lookup(
@@ -377,14 +376,10 @@ class SqliteStorage:
         return found
 
     def _share(self, pair: tuple[str, str]) -> tuple[str, str]:
-        """One shared copy of a label pair for the writer's cache (a scrape builds fresh pairs
-        every time; shared, 500k cached series take ~150 bytes each instead of ~500), and its
-        JSON text."""
-        if len(self._pairs) >= PAIRS_MAX:
-            # only sharing is lost; a target inventing labels cannot grow these for ever
-            self._pairs.clear()
+        """Remember a label pair's JSON text (series of many targets share most pairs)."""
+        if len(self._pair_json) >= PAIRS_MAX:
+            # only the memo is lost; a target inventing labels cannot grow it for ever
             self._pair_json.clear()
-        self._pairs[pair] = pair
         self._pair_json[pair] = encode_json_string(pair[0]) + ":" + encode_json_string(pair[1])
         return pair
 
