@@ -8,7 +8,7 @@ counter is a restart, so the new value counts as the increase since it, never a 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from alerting.thresholds import Level, Thresholds
 
 Points = Sequence[tuple[int, float]]
+
+# map(_VALUE, points) rather than a generator: the same values in the same order (so the same
+# sums), at a fraction of the cost when a cycle reduces 100,000 series
+_VALUE = operator.itemgetter(1)
 
 
 def _increase(points: Points) -> float | None:
@@ -78,11 +82,11 @@ def _predict_24h(points: Points) -> float | None:
 
 
 REDUCERS: dict[str, Callable[[Points], float | None]] = {
-    "avg": lambda p: sum(v for _, v in p) / len(p) if p else None,
-    "min": lambda p: min(v for _, v in p) if p else None,
-    "max": lambda p: max(v for _, v in p) if p else None,
+    "avg": lambda p: sum(map(_VALUE, p)) / len(p) if p else None,
+    "min": lambda p: min(map(_VALUE, p)) if p else None,
+    "max": lambda p: max(map(_VALUE, p)) if p else None,
     "last": lambda p: p[-1][1] if p else None,
-    "sum": lambda p: sum(v for _, v in p) if p else None,
+    "sum": lambda p: sum(map(_VALUE, p)) if p else None,
     "count": lambda p: float(len(p)) if p else None,
     "rate": _rate,
     "increase": _increase,
@@ -130,39 +134,51 @@ def instance_labels(rule: Rule, series_labels: Labels, severity: str) -> Labels:
     return tuple(sorted(merged.items()))
 
 
-def observe(rule: Rule, series: Sequence[Series], thresholds: Thresholds) -> list[Observation]:
-    """Observations for every series the query returned (none for series without points)."""
+LevelsByHost = dict[str, dict[str, "Level"]]
+
+
+def observe(
+    rule: Rule,
+    series: Sequence[Series],
+    thresholds: Thresholds,
+    *,
+    tracked: Container[InstanceKey] | None = None,
+    levels_by_host: LevelsByHost | None = None,
+) -> list[Observation]:
+    """Observations for every series the query returned (none for series without points).
+
+    With `tracked`, an observation whose condition is not true is left out unless its
+    instance key is in `tracked`: it could change nothing, and building one for each quiet
+    series was most of a large cycle's work. `levels_by_host` caches `thresholds.for_host`
+    and may be shared across rules and cycles while `thresholds` stays the same."""
     compare = OPS[rule.op]
     reduce = REDUCERS[rule.reduce]
-    levels_by_host: dict[str, dict[str, Level]] = {}
-    out = []
+    alert = rule.alert
+    out: list[Observation] = []
+    if not isinstance(rule.threshold, str):
+        severity, limit = rule.severity, rule.threshold
+        for one in series:
+            value = reduce(one.points)
+            active = None if value is None else compare(value, limit)
+            if active or tracked is None or (alert, severity, one.labels) in tracked:
+                out.append(Observation(alert, severity, one.labels, value, limit, active))
+        return out
+    name = rule.threshold
+    if levels_by_host is None:
+        levels_by_host = {}
     for one in series:
+        host = label_value(one.labels, "host")
+        levels = levels_by_host.get(host)
+        if levels is None:
+            levels = levels_by_host[host] = thresholds.for_host(host)[0]
+        level = levels.get(name)
+        if level is None:
+            continue
         value = reduce(one.points)
-        if isinstance(rule.threshold, str):
-            host = label_value(one.labels, "host")
-            levels = levels_by_host.get(host)
-            if levels is None:
-                levels = levels_by_host[host] = thresholds.for_host(host)[0]
-            level = levels.get(rule.threshold)
-            if level is None:
-                continue
-            pairs: tuple[tuple[str, float], ...] = (
-                ("warning", level.warning),
-                ("critical", level.critical),
-            )
-        else:
-            pairs = ((rule.severity, rule.threshold),)
-        for severity, limit in pairs:
-            out.append(
-                Observation(
-                    rule.alert,
-                    severity,
-                    one.labels,
-                    value,
-                    limit,
-                    None if value is None else compare(value, limit),
-                )
-            )
+        for severity, limit in (("warning", level.warning), ("critical", level.critical)):
+            active = None if value is None else compare(value, limit)
+            if active or tracked is None or (alert, severity, one.labels) in tracked:
+                out.append(Observation(alert, severity, one.labels, value, limit, active))
     return out
 
 

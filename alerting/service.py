@@ -19,6 +19,7 @@ from typing import Any
 
 from alerting.evaluate import (
     InstanceKey,
+    LevelsByHost,
     Observation,
     instance_labels,
     observe,
@@ -42,10 +43,11 @@ from alerting.state import (
     write_state,
 )
 from alerting.templates import compose, dashboard_link, render
-from alerting.thresholds import find_thresholds_file
+from alerting.thresholds import Thresholds, find_thresholds_file
 from collector.storage.port import Event, RangeQuery, Storage, StorageError
 from fleetpulse.errors import ConfigError
-from fleetpulse.samples import Labels, label_value
+from fleetpulse.samples import Labels, Series, label_value
+from fleetpulse.selector import Selector
 from fleetpulse.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,10 @@ class AlertEngine:
         # notifications submitted but without a final outcome yet, saved with the state
         self.outbox: dict[str, Notification] = {}
         self._orphan_events: list[Event] = []
+        # thresholds.for_host per host, for as long as the rule set keeps these thresholds
+        self._levels: tuple[Thresholds, LevelsByHost] = (Thresholds(), {})
+        # selector -> series labels -> whether it matches: a series' labels never change
+        self._matches: dict[Selector, dict[Labels, bool]] = {}
 
     # -- rules --------------------------------------------------------------------------
 
@@ -117,6 +123,7 @@ class AlertEngine:
         self.ruleset = load_ruleset(
             self.settings.rules, self.settings.channel_names(), self.settings.interval
         )
+        self._matches = {}  # only to let the removed rules' answers go
         log.info("rules loaded rules=%d files=%d", len(self.rules), self.files)
 
     def reload(self) -> bool:
@@ -167,6 +174,10 @@ class AlertEngine:
         }
         if queries:
             await asyncio.wait(queries.values())
+        thresholds = self.ruleset.thresholds
+        if self._levels[0] is not thresholds:
+            self._levels = (thresholds, {})
+        levels = self._levels[1]
         results: list[list[Observation] | BaseException] = []
         for rule in group.rules:
             key = query_key(rule)
@@ -176,8 +187,10 @@ class AlertEngine:
                 continue
             series = queries[key].result().series
             if plan[key] != rule.selector:
-                series = [one for one in series if rule.selector.matches(one.labels)]
-            results.append(observe(rule, series, self.ruleset.thresholds))
+                series = self._matching(rule.selector, series)
+            results.append(
+                observe(rule, series, thresholds, tracked=self.instances, levels_by_host=levels)
+            )
         events: list[Event] = []
         notes: list[Notification] = []
         for rule, result in zip(group.rules, results, strict=True):
@@ -191,6 +204,22 @@ class AlertEngine:
         self._forget_quiet(group, now)
         self.cycles += 1
         return CycleResult(events, notes)
+
+    def _matching(self, selector: Selector, series: list[Series]) -> list[Series]:
+        """The series `selector` matches, remembering each answer: rules that share a query
+        would otherwise match every series against their matchers every cycle."""
+        known = self._matches.get(selector)
+        if known is None or len(known) > 2 * len(series) + 100:
+            # series come and go (containers, hosts): start afresh rather than grow forever
+            known = self._matches[selector] = {}
+        out = []
+        for one in series:
+            hit = known.get(one.labels)
+            if hit is None:
+                hit = known[one.labels] = selector.matches(one.labels)
+            if hit:
+                out.append(one)
+        return out
 
     def _apply(
         self,
@@ -206,8 +235,11 @@ class AlertEngine:
             int(rule.cooldown * 1000),
         )
         critical_firing: set[Labels] = set()
-        # critical first, so a warning instance knows whether its critical one is firing
-        for obs in sorted(observations, key=lambda o: SEVERITY_ORDER.get(o.severity, 3)):
+        if isinstance(rule.threshold, str):
+            # critical first, so a warning instance knows whether its critical one is firing
+            # (a numeric threshold has one severity: nothing to order)
+            observations = sorted(observations, key=lambda o: SEVERITY_ORDER.get(o.severity, 3))
+        for obs in observations:
             inst = self.instances.get(obs.key)
             if inst is None:
                 if not obs.active:
