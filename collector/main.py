@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import logging
 import sys
@@ -28,8 +29,27 @@ EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
+# glibc mallopt parameters. Every scrape allocates and frees bodies, texts and lists of a few
+# KB to a few hundred KB; with glibc's defaults (a dynamic mmap threshold that climbs to 32 MB,
+# a heap per thread, trimming only at the top) freed blocks stayed resident: 1,000 targets x
+# 500 series held ~20 MB more, for good.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+MALLOC_SETTINGS = ((M_ARENA_MAX, 2), (M_MMAP_THRESHOLD, 128 * 1024), (M_TRIM_THRESHOLD, 128 * 1024))
+
+
 def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
+    tune_malloc()
+
+
+def tune_malloc() -> None:
+    """Apply MALLOC_SETTINGS where the C library is glibc; elsewhere nothing happens."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (musl, macOS): their allocators have no such knobs
+    for param, value in MALLOC_SETTINGS:
+        mallopt(ctypes.c_int(param), ctypes.c_int(value))
 
 
 def run_collector(config: Config, args: argparse.Namespace) -> int:

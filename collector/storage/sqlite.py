@@ -128,6 +128,7 @@ COUNTER_ROLLUP_POINT = {
 HOUR_MS = 3_600_000
 READERS = 1
 PAIRS_MAX = 1_000_000  # distinct label pairs whose JSON text the writer remembers
+LABELS_KEPT_MAX = 2_000_000  # label tuples the writer's series-id cache keeps alive
 LABELS_CACHE_MAX = 1_000_000  # parsed label sets the readers keep
 DAY_MS = 86_400_000
 # Counter rates need the point before an hour starts; scrape intervals up to this long count.
@@ -224,8 +225,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
     )
     conn.execute("PRAGMA busy_timeout = 10000")
-    # a scrape round touches every series once, each on its own B-tree page: keep them cached
-    conn.execute("PRAGMA cache_size = -65536")
+    # A scrape round touches every series' last B-tree page; past the first hours that is far
+    # more than any cache we would hold, and the OS page cache serves the rest. 16 MB (it was
+    # 64) is resident memory the collector counts against its budget; ingest measured the same.
+    conn.execute("PRAGMA cache_size = -16384")
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -244,8 +247,13 @@ class SqliteStorage:
         # only fought the event loop for the GIL (a 1,000-rule cycle took ~1.5x as long)
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-read")
         self._local = threading.local()
-        # writer's cache: metric name -> labels -> series id (the writer thread only)
-        self._series_ids: dict[str, dict[Labels, int]] = {}
+        # writer's cache (the writer thread only): metric name -> id(labels) -> series id. Keyed
+        # by the labels tuple's identity, not its value: the scrape loops hand over the same
+        # tuple for a series every time (their LabelMerger keeps it), and hashing ~7 label pairs
+        # per sample was a sixth of the CPU of a 100 x 500 every 1 s round. `_labels_kept` holds
+        # each keyed tuple, so no other object can take its id while the entry exists.
+        self._series_ids: dict[str, dict[int, int]] = {}
+        self._labels_kept: dict[int, Labels] = {}
         self._pair_json: dict[tuple[str, str], str] = {}
         # readers' cache: labels JSON -> parsed labels. A pure function of its key, so it never
         # goes stale, also when another process adds or expires series
@@ -312,7 +320,7 @@ class SqliteStorage:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
-            self._series_ids.clear()  # ids inserted in the rolled-back transaction are gone
+            self._forget_series()  # ids inserted in the rolled-back transaction are gone
             raise
 
     def _rows(
@@ -321,24 +329,39 @@ class SqliteStorage:
         """(series id, ts, value) per sample; series not seen before are registered first, all
         in one go (one at a time, a first scrape of 1,000 x 500 series took ~10 s)."""
         ids = self._series_ids
+        key = id
         try:
-            return [(ids[name][labels], ts, value) for name, labels, value, ts in samples]
+            return [(ids[name][key(labels)], ts, value) for name, labels, value, ts in samples]
         except KeyError:
             self._register(conn, samples)
-        return [(ids[name][labels], ts, value) for name, labels, value, ts in samples]
+        return [(ids[name][key(labels)], ts, value) for name, labels, value, ts in samples]
+
+    def _forget_series(self) -> None:
+        self._series_ids.clear()
+        self._labels_kept.clear()
 
     def _register(self, conn: sqlite3.Connection, samples: Sequence[Sample]) -> None:
+        """Give every (name, labels object) of the batch not in the cache its series id.
+
+        Equal label tuples that are distinct objects (a target restarted, a merger emptied)
+        get entries of their own; the INSERT OR IGNORE below then finds the series there
+        already and looks its id up. The cache is emptied when it keeps too many tuples, so
+        a source building fresh tuples every time costs lookups, not memory.
+        """
+        if len(self._labels_kept) >= LABELS_KEPT_MAX:
+            self._forget_series()
         ids = self._series_ids
-        missing: dict[tuple[str, Labels], None] = {}
+        kept = self._labels_kept
+        missing: dict[tuple[str, int], Labels] = {}
         for name, labels, _, _ in samples:
             known = ids.get(name)
-            if known is None or labels not in known:
-                missing[name, labels] = None
+            if known is None or id(labels) not in known:
+                missing[name, id(labels)] = labels
         keys = list(missing)
-        # Keyed by the sample's own labels tuple: the scrape loops' LabelMerger keeps that very
-        # object for as long as the series is scraped, so the cache holds no copy of it.
+        # the labels tuples themselves are kept, not copies: the scrape loops hold them anyway
         rows = [
-            (name, label_value(labels, "host"), self._labels_json(labels)) for name, labels in keys
+            (name, label_value(labels, "host"), self._labels_json(labels))
+            for (name, _), labels in missing.items()
         ]
         # The writer holds the write lock, so ids past the largest are free: with ids chosen
         # here, no query is needed to learn them unless some series existed already.
@@ -352,8 +375,9 @@ class SqliteStorage:
         else:  # some were there already (a restart, a cache cleared): look all of them up
             found = self._lookup(conn, rows)
         for n, series_id in found:
-            name, labels = keys[n]
-            ids.setdefault(name, {})[labels] = int(series_id)
+            name, labels_id = keys[n]
+            kept[labels_id] = missing[name, labels_id]
+            ids.setdefault(name, {})[labels_id] = int(series_id)
 
     @staticmethod
     def _lookup(
@@ -712,8 +736,11 @@ class SqliteStorage:
             conn.execute("ROLLBACK")
             raise
         # the writer's cache must not name series that are gone (their ids may be reused)
-        for _, metric, text in gone:
-            self._series_ids.get(metric, {}).pop(labels_from_json(text), None)
+        gone_ids = {row[0] for row in gone}
+        for metric in {row[1] for row in gone}:
+            known = self._series_ids.get(metric, {})
+            for labels_id in [k for k, series_id in known.items() if series_id in gone_ids]:
+                del known[labels_id]
         return deleted
 
     async def close(self) -> None:
