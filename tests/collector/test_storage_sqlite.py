@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.rollup import catch_up
 from collector.storage.port import RangeQuery, StorageError
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.config import RetentionSettings
@@ -283,3 +284,43 @@ async def test_one_query_reads_many_series_with_matchers_rates_and_latest(
     assert sorted((dict(v.labels)["host"], v.value) for v in latest) == sorted(
         (h, 90.0) for h in hosts if h.startswith("h1") for _ in ("200", "500")
     )
+
+
+async def test_equal_label_tuples_that_are_different_objects_are_one_series(
+    store: SqliteStorage,
+) -> None:
+    """The writer keys its cache by the labels object; equal copies must still meet."""
+    t = now_ms()
+    first = make_labels({"host": "web-1", "job": "fleetpulse", "mode": "idle"})
+    copy = tuple(tuple(pair) for pair in first)  # equal, but distinct objects
+    assert copy == first and copy is not first
+    await store.write(
+        [Sample("cpu_total", first, 1.0, t - 2), Sample("cpu_total", copy, 2.0, t - 1)]
+    )
+    await store.write([Sample("cpu_total", tuple(list(first)), 3.0, t)])
+    result = await store.query_range(RangeQuery(Selector("cpu_total"), t - 10, t))
+    (series,) = result.series
+    assert series.points == [(t - 2, 1.0), (t - 1, 2.0), (t, 3.0)]
+
+
+async def test_a_series_that_expired_is_registered_anew_with_its_own_points(
+    tmp_path: Path,
+) -> None:
+    retention = RetentionSettings(raw=3600.0, hourly=7200.0, daily=10800.0)
+    store = await SqliteStorage.open(tmp_path / "m.db", retention)
+    try:
+        now = now_ms()
+        old = make_labels({"host": "web-1", "job": "fleetpulse"})
+        await store.write([Sample("gone", old, 1.0, now - 5 * 3_600_000)])
+        await catch_up(store, now)  # rolls up, then expires past every tier's retention
+        assert await store.query_latest(Selector("gone"), 0) == []
+        other = make_labels({"host": "web-2", "job": "fleetpulse"})
+        await store.write([Sample("fresh", other, 7.0, now), Sample("gone", old, 2.0, now)])
+        latest = {
+            (v.name, dict(v.labels)["host"]): v.value
+            for n in ("gone", "fresh")
+            for v in await store.query_latest(Selector(n), now - 1000)
+        }
+        assert latest == {("gone", "web-1"): 2.0, ("fresh", "web-2"): 7.0}
+    finally:
+        await store.close()
