@@ -324,3 +324,33 @@ async def test_a_series_that_expired_is_registered_anew_with_its_own_points(
         assert latest == {("gone", "web-1"): 2.0, ("fresh", "web-2"): 7.0}
     finally:
         await store.close()
+
+
+async def test_reads_in_flight_together_each_get_their_own_answer(store: SqliteStorage) -> None:
+    t = now_ms()
+    await store.write([Sample(f"m{i}", WEB, float(i), t) for i in range(200)])
+    answers = await asyncio.gather(
+        *(store.query_latest(Selector(f"m{i}"), t - 1000) for i in range(200))
+    )
+    assert [a[0].value for a in answers] == [float(i) for i in range(200)]
+
+
+async def test_a_failing_read_in_a_batch_fails_alone() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from collector.storage.sqlite import ReadBatcher
+
+    def boom() -> int:
+        raise ValueError("bad read")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = ReadBatcher(pool)
+        loop = asyncio.get_running_loop()
+        futures = [
+            batcher.submit(loop, lambda: 1),
+            batcher.submit(loop, boom),
+            batcher.submit(loop, lambda: 3),
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    assert results[0] == 1 and results[2] == 3
+    assert isinstance(results[1], ValueError)
