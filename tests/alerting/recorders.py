@@ -8,6 +8,7 @@ aiosmtpd, so `mailto://` goes through a real SMTP conversation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import json
 import time
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -58,9 +59,16 @@ class HttpRecorder:
         return web.Response(text="ok")
 
 
+R = TypeVar("R", bound="HttpRecorder")
+
+
+def http_recorder() -> contextlib.AbstractAsyncContextManager[HttpRecorder]:
+    return serve_recorder(HttpRecorder())
+
+
 @asynccontextmanager
-async def http_recorder() -> AsyncIterator[HttpRecorder]:
-    recorder = HttpRecorder()
+async def serve_recorder(recorder: R) -> AsyncIterator[R]:
+    """Serve `recorder` (an HttpRecorder or a subclass) on a free loopback port."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", recorder.handle)
     runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)

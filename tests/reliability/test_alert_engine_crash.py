@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,9 @@ from aiohttp import web
 from alerting.history import query_history
 from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import Listen
 from fleetpulse.samples import Sample, make_labels
-from fleetpulse.service import start_site
 from fleetpulse.timeutil import now_ms
-from tests.alerting.recorders import HttpRecorder, wait_for
+from tests.alerting.recorders import HttpRecorder, serve_recorder, wait_for
 from tests.reliability.procs import Service, start_service
 
 INTERVAL = "250ms"
@@ -78,19 +75,6 @@ class FlakyRecorder(HttpRecorder):
             self.refused += 1
             return web.Response(status=503, text="down")
         return await super().handle(request)
-
-
-@asynccontextmanager
-async def flaky_recorder() -> AsyncIterator[FlakyRecorder]:
-    recorder = FlakyRecorder()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", recorder.handle)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    recorder.base = f"http://127.0.0.1:{bound.port}"
-    try:
-        yield recorder
-    finally:
-        await runner.cleanup()
 
 
 class Rig:
@@ -150,7 +134,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     (tmp_path / "data").mkdir()
     store = await SqliteStorage.open(tmp_path / "data" / "metrics.db", RetentionSettings())
     feeder = asyncio.create_task(feed(store))
-    async with flaky_recorder() as recorder:
+    async with serve_recorder(FlakyRecorder()) as recorder:
         rig = Rig(tmp_path, store, recorder)
         try:
             yield rig
