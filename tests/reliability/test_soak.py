@@ -52,7 +52,7 @@ async def targets_base() -> AsyncIterator[str]:
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
     app = web.Application()
-    app.router.add_get("/t/{index}", handler)
+    app.router.add_get(r"/t/{index:\d+}", handler)
     runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
     try:
         yield f"http://127.0.0.1:{bound.port}"

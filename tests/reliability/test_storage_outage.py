@@ -60,7 +60,7 @@ async def targets() -> AsyncIterator[Targets]:
         return web.Response(text=f"outage_scrapes_total {n}\n", content_type="text/plain")
 
     app = web.Application()
-    app.router.add_get("/t/{index}", handler)
+    app.router.add_get(r"/t/{index:\d+}", handler)
     runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
     state.base = f"http://127.0.0.1:{bound.port}"
     try:
@@ -72,7 +72,11 @@ async def targets() -> AsyncIterator[Targets]:
 def spooled_lines(spool: Path) -> list[str]:
     lines = []
     for path in sorted(spool.glob("*.lp.gz")):
-        lines += [line for line in gzip.decompress(path.read_bytes()).decode().split("\n") if line]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # replayed and deleted by the collector since the glob
+        lines += [line for line in gzip.decompress(data).decode().split("\n") if line]
     return lines
 
 
