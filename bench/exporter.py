@@ -343,7 +343,8 @@ def main() -> int:
     rows.append(
         (
             f"RSS start / end of {args.rss_scrapes} scrapes",
-            f"{rss_start / 2**20:.1f} MiB / {rss_end / 2**20:.1f} MiB (target <= 50 MiB)",
+            f"{rss_start / 2**20:.1f} MiB / {rss_end / 2**20:.1f} MiB "
+            f"= {rss_end / 1e6:.1f} MB (target <= 50 MB)",
         )
     )
     rows.append(("USS (memory only this process holds) at the end", f"{uss_end / 2**20:.1f} MiB"))

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter.dockerapi import EngineAddressError, check_address
 from fleetpulse.httpauth import AuthSettings
 from fleetpulse.listen import Listen, listen_value
 from fleetpulse.yamlfile import MapView, resolve_path
@@ -171,6 +172,18 @@ def _regex(view: MapView, key: str, default: str) -> str:
     return text
 
 
+def _docker_host(containers: MapView) -> str:
+    address = containers.text("docker_host")
+    if address:
+        try:
+            check_address(address)
+        except EngineAddressError as exc:
+            containers.reader.problem(
+                containers.line_of("docker_host"), containers.key_path("docker_host"), str(exc)
+            )
+    return address
+
+
 def _auth(view: MapView) -> AuthSettings:
     view.check_keys({"bearer_token", "bearer_token_file", "basic_auth"})
     basic = view.section("basic_auth")
@@ -231,7 +244,7 @@ def parse_exporter(view: MapView) -> ExporterSettings:
             _patterns(containers, "include", ()), _patterns(containers, "exclude", ())
         ),
         docker=DockerSettings(
-            host=containers.text("docker_host"),
+            host=_docker_host(containers),
             request_timeout=containers.positive_duration(
                 "request_timeout", DockerSettings().request_timeout
             ),

@@ -167,8 +167,8 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from collector.main import add_collector_arguments
-    from exporter.main import add_exporter_arguments
+    from collector.flags import add_collector_arguments
+    from exporter.flags import add_exporter_arguments
 
     parser = argparse.ArgumentParser(
         prog="fleetpulse",

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from prometheus_client.metrics_core import Metric
 
+from exporter.dockerapi import Engine, EngineError
 from exporter.service import start_exporter
 from exporter.settings import DockerSettings, ExporterSettings, NameFilter, SourceSettings
 from exporter.sources.containers import ContainerSource
@@ -279,3 +280,31 @@ async def test_engine_killed_host_metrics_flow_and_containers_come_back(
                 await poll_metrics(session, url, lambda t: sample_value(t, alive) == 0)
         finally:
             await running.stop()
+
+
+def test_our_engine_client_sees_what_the_docker_sdk_sees() -> None:
+    """exporter.dockerapi against the official client, on the same engine."""
+    real = engine_or_skip()
+    with real.sandbox("dockerapi") as box:
+        box.run_container("one", "sleep 3600")
+        client = real.client()
+        try:
+            expected = {c["Id"]: c["Names"] for c in client.api.containers(all=True)}
+            full = box.full_name("one")
+            sdk_inspect = client.api.inspect_container(full)
+        finally:
+            client.close()
+        engine = Engine(real.url, timeout=10)
+        try:
+            engine.negotiate()
+            assert {c["Id"]: c["Names"] for c in engine.containers()} == expected
+            ours = engine.inspect(sdk_inspect["Id"])
+            assert ours["Id"] == sdk_inspect["Id"] and ours["State"]["Running"] is True
+            stats = engine.stats(sdk_inspect["Id"])
+            assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+            assert stats["pids_stats"]["current"] >= 1
+            with pytest.raises(EngineError) as caught:
+                engine.inspect("fleetpulse-no-such-container")
+            assert caught.value.status == 404
+        finally:
+            engine.close()

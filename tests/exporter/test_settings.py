@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.main import add_exporter_arguments, settings_from_args
+from exporter.flags import add_exporter_arguments, settings_from_args
 from exporter.settings import DEFAULT_EXCLUDED_INTERFACES, ExporterSettings
 from fleetpulse.config import load_config
 from fleetpulse.errors import ConfigError
@@ -78,7 +78,8 @@ def test_mistakes_are_reported_with_file_line_and_key(tmp_path: Path) -> None:
   hosts: {}
   network: {interval: 5s, timeout: 10s}
   disk: {exclude_devices: "("}
-  containers: {concurrency: 0}
+  containers: {concurrency: 0,
+               docker_host: "ssh://admin@box"}
   auth: {bearer_token_file: /nonexistent/token}
   tls: {cert_file: c.pem}
 """,
@@ -89,7 +90,9 @@ def test_mistakes_are_reported_with_file_line_and_key(tmp_path: Path) -> None:
         ":3: exporter.network.timeout: expected a timeout no longer than the interval",
         ":4: exporter.disk.exclude_devices: expected a regular expression",
         ":5: exporter.containers.concurrency:",
-        ":6: exporter.auth.bearer_token_file: cannot read the secret file",
+        ":6: exporter.containers.docker_host: ssh://admin@box: the exporter does not reach "
+        "engines over ssh",
+        ":7: exporter.auth.bearer_token_file: cannot read the secret file",
         "exporter.tls.key_file: required",
     ):
         assert expected in text, text
@@ -150,6 +153,12 @@ def test_incomplete_or_unreadable_secret_flags_are_config_errors(argv: tuple[str
         settings_from_args(ExporterSettings(), parse_flags(*argv))
 
 
-def test_bad_interval_flag_is_a_usage_error() -> None:
+@pytest.mark.parametrize(
+    "argv", [("--interval", "15"), ("--docker-host", "ssh://admin@box"), ("--docker-host", "x")]
+)
+def test_bad_interval_or_engine_address_flag_is_a_usage_error(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
-        parse_flags("--interval", "15")
+        parse_flags(*argv)
+    assert f"argument {argv[0]}" in capsys.readouterr().err
