@@ -44,6 +44,7 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 from bench.parse import best_rate, ours, prometheus_client, synthetic_body, workloads  # noqa: E402
 from collector.main import tune_gc  # noqa: E402
 from collector.service import Collector  # noqa: E402
+from collector.storage.settings import SqliteSettings  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from collector.targets import resolve_target  # noqa: E402
 from fleetpulse.config import RetentionSettings, ScrapeSettings, TargetSettings  # noqa: E402
@@ -95,7 +96,10 @@ def target_urls(ports: list[int], count: int) -> list[tuple[str, str]]:
 
 
 async def run_ours(
-    targets: list[tuple[str, str]], interval: float, seconds: float
+    targets: list[tuple[str, str]],
+    interval: float,
+    seconds: float,
+    linger: float = SqliteSettings().flush_interval,
 ) -> dict[str, float]:
     scrape = ScrapeSettings(interval=interval, timeout=interval)
     resolved = [
@@ -107,7 +111,8 @@ async def run_ours(
     with tempfile.TemporaryDirectory() as tmp:
         store = await SqliteStorage.open(Path(tmp) / "metrics.db", RetentionSettings())
         registry = CollectorRegistry()
-        collector = Collector(store, registry)
+        # as `fleetpulse collector` on SQLite: samples wait storage.sqlite.flush_interval
+        collector = Collector(store, registry, write_linger=linger)
         await collector.start(resolved)
 
         def written() -> float:
@@ -270,6 +275,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=((100, 1.0), (1000, 5.0)),
         help="targets@interval pairs, default 100@1,1000@5",
     )
+    parser.add_argument(
+        "--sqlite-flush-interval",
+        type=float,
+        default=SqliteSettings().flush_interval,
+        metavar="SECONDS",
+        help="storage.sqlite.flush_interval for our collector (default: the config default)",
+    )
     parser.add_argument("--serve-targets", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_targets:
@@ -293,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         for count, interval in args.runs:
             targets = target_urls(ports, count)
-            mine_run = asyncio.run(run_ours(targets, interval, args.seconds))
+            mine_run = asyncio.run(
+                run_ours(targets, interval, args.seconds, args.sqlite_flush_interval)
+            )
             ours_cpu_per_m = mine_run["cpu"] / mine_run["samples"] * 1e6
             name = f"{count} targets x 500 series every {interval:g}s"
             rows.append(

@@ -13,6 +13,9 @@ STORAGE_BACKENDS = ("sqlite", "influxdb")
 @dataclass(frozen=True, slots=True)
 class SqliteSettings:
     path: Path | None = None  # None: <data dir>/metrics.db
+    # How long scraped samples may wait to be written together (0: at once). It applies only
+    # while some target is scraped at least twice in it; see collector.service.WriteQueue.
+    flush_interval: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +63,24 @@ INFLUX_KEYS = frozenset(
 def parse_storage(view: MapView, base: Path) -> StorageSettings:
     view.check_keys({"backend", "sqlite", "influxdb"})
     sqlite_view = view.section("sqlite")
-    sqlite_view.check_keys({"path"})
+    sqlite_view.check_keys({"path", "flush_interval"})
     sqlite_path = sqlite_view.text("path")
+    sqlite_flush = sqlite_view.duration("flush_interval", SqliteSettings().flush_interval)
+    if sqlite_flush > 60:
+        sqlite_view.reader.problem(
+            sqlite_view.line_of("flush_interval"),
+            sqlite_view.key_path("flush_interval"),
+            "expected at most 60s: samples wait this long in memory",
+        )
     influx = view.section("influxdb")
     influx.check_keys(INFLUX_KEYS)
     defaults = InfluxSettings()
     spool_dir = influx.text("spool_dir")
     return StorageSettings(
         backend=view.choice("backend", "sqlite", STORAGE_BACKENDS),
-        sqlite=SqliteSettings(resolve_path(base, sqlite_path) if sqlite_path else None),
+        sqlite=SqliteSettings(
+            resolve_path(base, sqlite_path) if sqlite_path else None, min(sqlite_flush, 60.0)
+        ),
         influxdb=InfluxSettings(
             url=influx.text("url", defaults.url),
             org=influx.text("org", defaults.org),

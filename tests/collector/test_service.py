@@ -6,16 +6,28 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from collector.service import RunningCollector, start_collector
+from collector.service import (
+    DEFAULT_WRITE_BATCH,
+    LINGER_WRITE_BATCH,
+    Collector,
+    CollectorMetrics,
+    RunningCollector,
+    WriteQueue,
+    start_collector,
+)
 from collector.storage.port import RangeQuery
+from collector.storage.settings import SqliteSettings
 from collector.storage.sqlite import SqliteStorage
+from collector.targets import resolve_target
 from exporter.service import start_exporter
 from exporter.settings import ExporterSettings, SourceSettings, TlsSettings
 from fleetpulse.config import (
@@ -227,3 +239,100 @@ async def test_stop_writes_what_is_still_queued(tmp_path: Path) -> None:
         assert latest.value == 499.0
         result = await store.query_range(RangeQuery(Selector("queued"), t - 20_000, t))
         assert len(result.series[0].points) == 500
+
+
+class RecordingStore:
+    """Only what the write queue calls: each write's sample count, in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[int] = []
+        self.wrote = asyncio.Event()
+
+    async def write(self, samples: Sequence[Sample]) -> None:
+        self.writes.append(len(samples))
+        self.wrote.set()
+
+
+def queued(count: int, start: int = 0) -> list[Sample]:
+    return [Sample("m", (("host", "h"),), 1.0, start + n) for n in range(count)]
+
+
+async def test_a_lingering_queue_writes_two_scrapes_at_once_and_flushes_on_demand() -> None:
+    store = RecordingStore()
+    queue = WriteQueue(store, CollectorMetrics(CollectorRegistry()), linger=60.0, batch=1000)  # type: ignore[arg-type]
+    writer = asyncio.create_task(queue.run())
+    try:
+        await queue.put(queued(400))
+        await queue.put(queued(400, 400))
+        await asyncio.sleep(0.2)  # the writer ran meanwhile; the linger (60 s) holds it
+        assert store.writes == [] and queue.pending_samples == 800
+
+        await queue.put(queued(400, 800))  # the batch (1,000) is full: the linger ends
+        async with asyncio.timeout(10):
+            await store.wrote.wait()
+            await queue.drained()
+        assert store.writes == [800, 400], "whole scrapes, at most a batch per write"
+
+        await queue.put(queued(10, 2000))
+        async with asyncio.timeout(10):  # far less than the linger: drained() does not wait
+            await queue.drained()
+        assert store.writes == [800, 400, 10]
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+
+
+async def test_the_collector_lingers_only_while_a_target_is_scraped_twice_within_it(
+    tmp_path: Path,
+) -> None:
+    async with serve({"/metrics": static_exposition("temp 1\n")}) as base:
+        store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+        collector = Collector(store, CollectorRegistry(), write_linger=2.0)
+        scrape = ScrapeSettings(interval=15.0, timeout=5.0)
+        slow = resolve_target(TargetSettings(url=f"{base}/metrics", host="slow"), scrape)
+        try:
+            await collector.start([slow])
+            assert collector.queue.linger == 0.0, "every 15 s: one scrape per 2 s write"
+
+            fast = resolve_target(
+                TargetSettings(url=f"{base}/metrics?fast", host="fast"),
+                ScrapeSettings(interval=1.0, timeout=0.5),
+            )
+            collector.set_targets([slow, fast])
+            assert collector.queue.linger == 2.0
+            assert collector.queue.batch == LINGER_WRITE_BATCH
+
+            collector.set_targets([slow])
+            assert collector.queue.linger == 0.0
+            assert collector.queue.batch == DEFAULT_WRITE_BATCH
+        finally:
+            await collector.stop()
+            await store.close()
+
+
+async def test_lingering_writes_still_reach_the_store_and_a_stop_writes_the_rest(
+    tmp_path: Path,
+) -> None:
+    answered = 0
+
+    async def counting(request: web.Request) -> web.Response:
+        nonlocal answered
+        answered += 1
+        return web.Response(text="temp 1\n", content_type="text/plain")
+
+    async with serve({"/metrics": counting}) as base:
+        targets = (TargetSettings(url=f"{base}/metrics", host="fast"),)
+        scrape = ScrapeSettings(interval=0.5, timeout=0.4, targets=targets)
+        store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+        config = Config(scrape=scrape, api=ApiSettings(listen=Listen("127.0.0.1", 0)))
+        running = await start_collector(config, store, tmp_path)
+        try:
+            assert running.collector.queue.linger == SqliteSettings().flush_interval
+            since = now_ms() - 1000
+            await wait_for_ups(store, since, {"fast"}, 3)
+        finally:
+            await running.stop()
+        stored = (await ups(store, since))["fast"]
+        await store.close()
+    # a scrape cut short by the stop is answered but never finished: at most one
+    assert answered - 1 <= len(stored) <= answered, "every finished scrape was written"

@@ -207,3 +207,14 @@ def test_credentials_in_a_target_url_become_basic_auth_and_leave_the_url(tmp_pat
     found = problems(path)
     assert [p.split(": ")[1] for p in found] == ["scrape.targets[0].url", "scrape.targets[1].url"]
     assert "pw123" not in "".join(found) and "either in the URL or in basic_auth" in found[1]
+
+
+def test_sqlite_flush_interval_is_a_duration_of_at_most_a_minute(tmp_path: Path) -> None:
+    assert load_config(None).storage.sqlite.flush_interval == 2.0
+    off = write(tmp_path, "storage:\n  sqlite:\n    flush_interval: 0s\n")
+    assert load_config(off).storage.sqlite.flush_interval == 0.0
+    path = write(tmp_path, "storage:\n  sqlite:\n    flush_interval: 2m\n")
+    assert problems(path) == [
+        f"{path}:3: storage.sqlite.flush_interval: expected at most 60s: samples wait this long "
+        "in memory"
+    ]
