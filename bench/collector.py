@@ -322,9 +322,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows.append(
                 (
                     f"collector RSS: {name}",
-                    f"{mine_run['rss_end'] / 2**20:,.0f} MB",
-                    f"{mine_run['rss_start'] / 2**20:,.0f} MB after a {mine_run['warm_up']:.0f} s "
-                    f"warm-up, peak {mine_run['rss_peak'] / 2**20:,.0f} MB",
+                    f"{mine_run['rss_end'] / 1e6:,.0f} MB",
+                    f"{mine_run['rss_start'] / 1e6:,.0f} MB after a {mine_run['warm_up']:.0f} s "
+                    f"warm-up, peak {mine_run['rss_peak'] / 1e6:,.0f} MB",
                     "",
                 )
             )
@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 (
                     f"CPU-s per million samples: {name}",
                     f"{ours_cpu_per_m:.2f} (ours)",
-                    f"{theirs_cpu_per_m:.2f} (prometheus, RSS {theirs['rss_end'] / 2**20:,.0f} MB)",
+                    f"{theirs_cpu_per_m:.2f} (prometheus, RSS {theirs['rss_end'] / 1e6:,.0f} MB)",
                     f"{ours_cpu_per_m / theirs_cpu_per_m:.1f}x",
                 )
             )

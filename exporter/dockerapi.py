@@ -131,7 +131,8 @@ class PipeSocket:
         return io.BufferedReader(_KeepOpen(self._handle))
 
     def settimeout(self, timeout: float | None) -> None:
-        """Pipe handles have no timeout; the collection's deadline bounds a stuck call."""
+        """Pipe handles have no timeout: a stuck call holds its pool thread, but the
+        collection's deadline keeps it from holding up the collection."""
 
     def close(self) -> None:
         self._handle.close()

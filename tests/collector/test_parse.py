@@ -740,3 +740,11 @@ def test_generated_openmetrics_parses_like_prometheus_client(
         for s in family.samples
     ]
     assert [s[3] for s in parsed] == [ts for _, stamps in generated for ts in stamps]
+
+
+def test_metric_names_are_one_shared_string_across_bodies() -> None:
+    """A sample keeps its name until the store has it: one string per name, not per sample."""
+    first = parse_exposition(b'fp_shared_name_total 1\nfp_shared_name_total{a="b"} 2\n')
+    second = parse_exposition("fp_shared_name_total 3\n")
+    assert first[0].name == "fp_shared_name_total"
+    assert first[0].name is first[1].name is second[0].name

@@ -282,29 +282,28 @@ async def test_engine_killed_host_metrics_flow_and_containers_come_back(
             await running.stop()
 
 
-def test_our_engine_client_sees_what_the_docker_sdk_sees() -> None:
+def test_our_engine_client_sees_what_the_docker_sdk_sees(
+    engine: DockerEngine, sandbox: DockerSandbox
+) -> None:
     """exporter.dockerapi against the official client, on the same engine."""
-    real = engine_or_skip()
-    with real.sandbox("dockerapi") as box:
-        box.run_container("one", "sleep 3600")
-        client = real.client()
-        try:
-            expected = {c["Id"]: c["Names"] for c in client.api.containers(all=True)}
-            full = box.full_name("one")
-            sdk_inspect = client.api.inspect_container(full)
-        finally:
-            client.close()
-        engine = Engine(real.url, timeout=10)
-        try:
-            engine.negotiate()
-            assert {c["Id"]: c["Names"] for c in engine.containers()} == expected
-            ours = engine.inspect(sdk_inspect["Id"])
-            assert ours["Id"] == sdk_inspect["Id"] and ours["State"]["Running"] is True
-            stats = engine.stats(sdk_inspect["Id"])
-            assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
-            assert stats["pids_stats"]["current"] >= 1
-            with pytest.raises(EngineError) as caught:
-                engine.inspect("fleetpulse-no-such-container")
-            assert caught.value.status == 404
-        finally:
-            engine.close()
+    sandbox.run_container("one", "sleep 3600")
+    sdk = engine.client()
+    try:
+        expected = {c["Id"]: c["Names"] for c in sdk.api.containers(all=True)}
+        inspected = sdk.api.inspect_container(sandbox.full_name("one"))
+    finally:
+        sdk.close()
+    ours = Engine(engine.url, timeout=10)
+    try:
+        ours.negotiate()
+        assert {c["Id"]: c["Names"] for c in ours.containers()} == expected
+        mine = ours.inspect(inspected["Id"])
+        assert mine["Id"] == inspected["Id"] and mine["State"]["Running"] is True
+        stats = ours.stats(inspected["Id"])
+        assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+        assert stats["pids_stats"]["current"] >= 1
+        with pytest.raises(EngineError) as caught:
+            ours.inspect("fleetpulse-no-such-container")
+        assert caught.value.status == 404
+    finally:
+        ours.close()
