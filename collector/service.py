@@ -166,10 +166,11 @@ class WriteQueue:
             self._idle.set()
 
     async def _linger(self) -> None:
-        """Wait up to `linger` for more samples; a full batch or a flush request ends it."""
+        """Wait up to `linger` for more samples; a full batch, a flush request or a scrape
+        loop waiting for room (a max_pending below the batch) ends it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.linger
-        while self.pending_samples < self.batch and not self._flush_waiters:
+        while self.pending_samples < self.batch and not self._flush_waiters and self._room.is_set():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return

@@ -282,6 +282,21 @@ async def test_a_lingering_queue_writes_two_scrapes_at_once_and_flushes_on_deman
         await asyncio.gather(writer, return_exceptions=True)
 
 
+async def test_a_scrape_loop_waiting_for_room_ends_the_linger() -> None:
+    store = RecordingStore()
+    metrics = CollectorMetrics(CollectorRegistry())
+    queue = WriteQueue(store, metrics, max_pending=100, linger=60.0, put_wait=60.0)  # type: ignore[arg-type]
+    writer = asyncio.create_task(queue.run())
+    try:
+        await queue.put(queued(100))
+        async with asyncio.timeout(10):  # far less than the linger and than put_wait
+            await queue.put(queued(50, 100))  # no room: it waits for the writer
+        assert store.writes == [100] and queue.dropped["queue_full"] == 0
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+
+
 async def test_the_collector_lingers_only_while_a_target_is_scraped_twice_within_it(
     tmp_path: Path,
 ) -> None:
