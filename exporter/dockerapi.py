@@ -209,12 +209,14 @@ class Engine:
         self._lock = threading.Lock()
         self._connections: list[http.client.HTTPConnection] = []
         self.api_version = ""
+        self.os_type = "linux"  # the engine's: "windows" counts CPU time in 100 ns units
 
     def negotiate(self) -> str:
         """Ask the engine for its API version and speak that from now on, as the docker CLI
         does, so an old engine gets calls it understands."""
         version = self._get("/version")
         self.api_version = str(version.get("ApiVersion", ""))
+        self.os_type = str(version.get("Os") or "linux").lower()
         return self.api_version
 
     def containers(self) -> list[dict[str, Any]]:

@@ -92,7 +92,10 @@ def cpu_percent(before: CpuSample, after: CpuSample) -> float | None:
 
 
 def memory_usage(memory: Stats) -> float | None:
-    """Usage minus inactive file cache, as `docker stats` computes it (cgroup v1 and v2)."""
+    """Usage minus inactive file cache, as `docker stats` computes it (cgroup v1 and v2); the
+    private working set on a Windows engine, as `docker stats` shows there."""
+    if "privateworkingset" in memory:
+        return float(memory["privateworkingset"])
     usage = memory.get("usage")
     if usage is None:
         return None
@@ -107,6 +110,9 @@ def memory_usage(memory: Stats) -> float | None:
 def block_bytes(stats: Stats) -> tuple[float, float] | None:
     entries = (stats.get("blkio_stats") or {}).get("io_service_bytes_recursive")
     if entries is None:
+        storage = stats.get("storage_stats") or {}  # a Windows engine
+        if "read_size_bytes" in storage:
+            return float(storage["read_size_bytes"]), float(storage.get("write_size_bytes", 0))
         return None
     read = written = 0.0
     for entry in entries:
@@ -131,11 +137,17 @@ def read_timestamp(text: str) -> float:
     return stamp + float(f"0.{fraction or 0}")
 
 
-def cpu_sample(stats: Stats) -> CpuSample | None:
+# A Windows engine counts container CPU time in 100 ns intervals (Linux: nanoseconds).
+WINDOWS_CPU_UNIT_NS = 100
+
+
+def cpu_sample(stats: Stats, engine_os: str = "linux") -> CpuSample | None:
     cpu = stats.get("cpu_stats") or {}
     total = (cpu.get("cpu_usage") or {}).get("total_usage")
     if not total:
         return None  # a container that just stopped: an empty sample, not a zero
+    if engine_os == "windows":
+        total *= WINDOWS_CPU_UNIT_NS
     online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or ())
     return CpuSample(
         int(total),
@@ -220,7 +232,7 @@ class ContainerSource:
                 # the engine went away (or never was): start afresh with a new client
                 self._drop_client()
                 raise
-            return self._families(observed)
+            return self._families(observed, client.os_type)
 
     def _observe(self, client: Engine, listed: list[dict[str, Any]]) -> list[Observed]:
         wanted: list[Observed] = []
@@ -276,7 +288,7 @@ class ContainerSource:
         if item.state == "running":
             item.stats = client.stats(item.id)
 
-    def _families(self, observed: list[Observed]) -> list[Family]:
+    def _families(self, observed: list[Observed], engine_os: str = "linux") -> list[Family]:
         names = (
             "container_info",
             "container_up",
@@ -315,7 +327,7 @@ class ContainerSource:
             if item.stats is None:
                 continue
             stats = item.stats
-            sample = cpu_sample(stats)
+            sample = cpu_sample(stats, engine_os)
             if sample is not None:
                 self._previous[item.id] = sample
                 fams["container_cpu_seconds_total"].add_metric(key, sample.total_ns / 1e9)

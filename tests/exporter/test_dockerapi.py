@@ -47,6 +47,8 @@ if not hasattr(socket, "AF_UNIX"):
 @dataclass
 class FakeEngine:
     api_version: str = "1.41"
+    os: str = "linux"
+    stats_calls: int = 0
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,7 +57,7 @@ class FakeEngine:
         with self.lock:
             self.requests.append((path, query))
         if path == "/version":
-            return 200, {"ApiVersion": self.api_version, "Version": "20.10.24"}
+            return 200, {"ApiVersion": self.api_version, "Version": "20.10.24", "Os": self.os}
         prefix = f"/v{self.api_version}"
         if not path.startswith(prefix + "/"):
             return 400, {"message": f"client version mismatch: {path}"}
@@ -65,8 +67,24 @@ class FakeEngine:
         if rest == "/containers/abc123/json":
             return 200, {"State": {"Status": "running"}, "RestartCount": 2}
         if rest == "/containers/abc123/stats":
+            if self.os == "windows":
+                return 200, self.windows_stats()
             return 200, {"read": "2026-11-27T00:00:00.5Z", "pids_stats": {"current": 3}}
         return 404, {"message": "No such container: gone"}
+
+    def windows_stats(self) -> dict[str, Any]:
+        """What a Windows engine answers: CPU time in 100 ns units (half a core here, one
+        second apart), the private working set, storage_stats instead of blkio_stats."""
+        with self.lock:
+            self.stats_calls += 1
+            n = self.stats_calls
+        return {
+            "read": f"2026-11-27T00:00:{n:02d}.0000000Z",
+            "num_procs": 4,
+            "cpu_stats": {"cpu_usage": {"total_usage": n * 5_000_000}},
+            "memory_stats": {"privateworkingset": 50_000_000, "commitbytes": 80_000_000},
+            "storage_stats": {"read_size_bytes": 4096 * n, "write_size_bytes": 1024 * n},
+        }
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -302,3 +320,23 @@ def _with_opener(conn: Any, opener: Any) -> Any:
     assert isinstance(conn, PipeConnection)
     conn.opener = opener
     return conn
+
+
+def test_a_windows_engine_counts_cpu_in_100ns_units_and_reports_its_own_memory_and_io(
+    socket_path: str,
+) -> None:
+    """No Windows engine can run here: the stand-in answers as one does (docker's
+    types.StatsJSON on Windows), and the real source reads it."""
+    with serving(_UnixServer(socket_path, _Handler), FakeEngine(os="windows")):
+        source = ContainerSource(DockerSettings(host=f"unix://{socket_path}", request_timeout=5))
+        try:
+            source.collect()
+            families = {f.name: f.samples for f in source.collect()}
+        finally:
+            source.close()
+    value = {name: samples[0].value for name, samples in families.items() if samples}
+    assert value["container_cpu_seconds"] == pytest.approx(1.0)  # 2 x 5,000,000 x 100 ns
+    assert value["container_cpu_usage_percent"] == pytest.approx(50.0)  # 100 = one core
+    assert value["container_memory_usage_bytes"] == 50_000_000
+    assert value["container_block_read_bytes"] == 8192
+    assert value["container_block_written_bytes"] == 2048
