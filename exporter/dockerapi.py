@@ -1,6 +1,7 @@
-"""The three read-only Docker Engine API calls the exporter makes, on the standard library.
+"""The read-only Docker Engine API calls the exporter makes, on the standard library.
 
-The exporter lists containers, inspects them and takes one-shot stats; nothing else. The
+The exporter asks for the engine's version, lists containers, inspects them and takes
+one-shot stats; nothing else. The
 docker SDK did that through requests, urllib3 and charset_normalizer, which added ~8 MiB to
 the exporter's resident memory, a sixth of its 50 MB budget (docs/exporter.md). `http.client`
 is loaded anyway (prometheus_client's exposition module imports it), so these calls cost no
