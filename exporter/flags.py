@@ -14,7 +14,7 @@ from exporter.dockerapi import EngineAddressError, check_address
 from exporter.settings import SOURCE_NAMES, ExporterSettings, NameFilter, TlsSettings
 from fleetpulse.durations import parse_duration
 from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.listen import Listen, parse_listen
+from fleetpulse.listen import listen_arg
 
 
 def add_exporter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,13 +67,6 @@ def add_exporter_arguments(parser: argparse.ArgumentParser) -> None:
         "--tls-cert-file", type=Path, metavar="FILE", help="serve HTTPS with this cert"
     )
     parser.add_argument("--tls-key-file", type=Path, metavar="FILE", help="and this private key")
-
-
-def listen_arg(text: str) -> Listen:
-    try:
-        return parse_listen(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def docker_host_arg(text: str) -> str:

@@ -11,18 +11,12 @@ from pathlib import Path
 
 from fleetpulse import __version__
 from fleetpulse.apiclient import ApiTarget, api_target
-from fleetpulse.config import DEFAULT_DATA_DIR, Config, Listen, load_config, parse_listen
+from fleetpulse.config import DEFAULT_DATA_DIR, Config, load_config
 from fleetpulse.errors import ConfigError, FleetPulseError
+from fleetpulse.listen import listen_arg
 
 log = logging.getLogger("fleetpulse")
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
-
-
-def listen_arg(text: str) -> Listen:
-    try:
-        return parse_listen(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def setup_logging(level: str) -> None:

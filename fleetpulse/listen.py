@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from fleetpulse.yamlfile import MapView
@@ -25,6 +26,14 @@ def parse_listen(text: str) -> Listen:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"expected a port from 0 to 65535, got {port_text!r}")
     return Listen(host, int(port_text))
+
+
+def listen_arg(text: str) -> Listen:
+    """parse_listen as an argparse type: a bad address is a usage error."""
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def listen_value(view: MapView, key: str, default: Listen) -> Listen:
