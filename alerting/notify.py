@@ -19,7 +19,15 @@ from typing import Any
 
 import apprise
 
-from alerting.settings import AlertingSettings, ChannelSettings, load_apprise
+from alerting.settings import (
+    FORWARD,
+    AlertingSettings,
+    ChannelSettings,
+    load_apprise,
+    scrub,
+    split_url,
+    url_secrets,
+)
 from fleetpulse.errors import FleetPulseError
 from fleetpulse.samples import Labels
 from fleetpulse.timeutil import now_ms
@@ -98,6 +106,27 @@ def build_channel(channel: ChannelSettings) -> apprise.Apprise:
     return target
 
 
+def channel_secrets(channel: ChannelSettings, target: apprise.Apprise) -> list[str]:
+    """What in a channel's URLs may be secret, longest first. Apprise's send errors quote the
+    URL it posted to (requests' "Max retries exceeded with url: /services/T0/B0/token"), so
+    these must come out of every reason we log or store. Written URLs count as written; a
+    config file's as Apprise renders them, without the query values it shows even in privacy
+    mode (its defaults, such as `retry=0`, which would otherwise mask every "0")."""
+    urls = list(channel.urls)
+    if channel.config is not None:
+        urls += [_without_public_query(server) for server in target]
+    found = {secret for url in urls for secret in url_secrets(url)}
+    return sorted(found, key=len, reverse=True)
+
+
+def _without_public_query(server: Any) -> str:
+    full = str(server.url(privacy=False))
+    public = set(split_url(str(server.url(privacy=True))).query.split("&"))
+    base, _, query = full.partition("?")
+    kept = "&".join(pair for pair in query.split("&") if pair and pair not in public)
+    return f"{base}?{kept}" if kept else base
+
+
 def _reason(captured: str) -> str:
     """Apprise's warnings and errors, plus the socket/HTTP exception detail it logs at debug."""
     lines = []
@@ -109,8 +138,15 @@ def _reason(captured: str) -> str:
     return " | ".join(lines[-3:]) or "Apprise reported failure without a reason"
 
 
-def send_now(target: apprise.Apprise, title: str, body: str, tags: tuple[str, ...]) -> None:
-    """Blocking send through every URL of one channel; raises DeliveryFailed with the reason."""
+def send_now(
+    target: apprise.Apprise,
+    title: str,
+    body: str,
+    tags: tuple[str, ...],
+    secrets: list[str] | None = None,
+) -> None:
+    """Blocking send through every URL of one channel; raises DeliveryFailed with the reason,
+    `secrets` (channel_secrets) scrubbed from it."""
     tag: object = [*tags, DIRECT_TAG] if tags else apprise.common.MATCH_ALL_TAG
     if len(target) == 0 and not tags:
         raise DeliveryFailed("the channel has no Apprise URLs")
@@ -122,7 +158,7 @@ def send_now(target: apprise.Apprise, title: str, body: str, tags: tuple[str, ..
     if ok is None:
         raise DeliveryFailed("no Apprise URL of the channel matched its tags")
     if not ok:
-        raise DeliveryFailed(_reason(text))
+        raise DeliveryFailed(scrub(_reason(text), secrets or []))
 
 
 class ChannelWorker:
@@ -139,6 +175,8 @@ class ChannelWorker:
     ) -> None:
         self.settings = settings
         self.target = build_channel(settings)
+        self.secrets = channel_secrets(settings, self.target)
+        FORWARD.add_secrets(self.secrets)  # Apprise's own warnings reach our logs too
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -166,6 +204,7 @@ class ChannelWorker:
             notification.title,
             notification.body,
             self.settings.tags,
+            self.secrets,
         )
         try:
             await asyncio.wait_for(call, self.timeout)

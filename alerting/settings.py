@@ -67,11 +67,17 @@ class ForwardApprise(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.muted: set[int] = set()
+        self.secrets: list[str] = []  # the channels' (see notify.channel_secrets)
+
+    def add_secrets(self, secrets: list[str]) -> None:
+        merged = set(self.secrets).union(secrets)
+        self.secrets = sorted(merged, key=len, reverse=True)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread in self.muted:
             return
-        logging.getLogger("alerting.apprise").log(record.levelno, "%s", record.getMessage())
+        message = scrub(record.getMessage(), self.secrets)
+        logging.getLogger("alerting.apprise").log(record.levelno, "%s", message)
 
 
 FORWARD = ForwardApprise()
@@ -94,6 +100,9 @@ def load_apprise() -> ModuleType:
     # our logs from there, so only its warnings and errors pass on, under our own name.
     apprise_log = logging.getLogger("apprise")
     apprise_log.propagate = False
+    # Apprise posts through requests; urllib3's debug lines name the request path, which for
+    # a webhook is its token ("POST /services/T0/B0/token"), so they stop at info.
+    logging.getLogger("urllib3").setLevel(logging.INFO)
     apprise_log.addHandler(FORWARD)
     return apprise
 

@@ -4,6 +4,7 @@ Apprise config files with tags, and `fleetpulse notify test`."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -82,6 +83,30 @@ async def test_a_refused_delivery_raises_with_apprises_reason() -> None:
     with pytest.raises(DeliveryFailed) as caught:
         await send_test(AlertingSettings(channels=(channel,)), "dead")
     assert "Connection refused" in str(caught.value)
+
+
+@pytest.mark.parametrize("from_config_file", [False, True])
+async def test_a_failed_delivery_never_shows_the_channels_secrets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, from_config_file: bool
+) -> None:
+    """requests quotes the URL it posted to ("Max retries exceeded with url: /hook/<token>"),
+    and Apprise passes that on: the reason we log and store as an alert event must not."""
+    url = f"json://user:pa55word@127.0.0.1:{closed_port()}/hook/s3cr3t-t0ken?x=abcd1234"
+    if from_config_file:
+        (tmp_path / "apprise.yaml").write_text(f"urls:\n  - {url}\n")
+        channel = ChannelSettings("dead", config=tmp_path / "apprise.yaml")
+    else:
+        channel = ChannelSettings("dead", (url,))
+    with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryFailed) as caught:
+        await send_test(AlertingSettings(channels=(channel,)), "dead")
+    reason = str(caught.value)
+    assert "Connection refused" in reason and "***" in reason
+    # pytest hooks its capture onto Apprise's own logger too, which propagates nowhere
+    logged = [r.getMessage() for r in caplog.records if r.name != "apprise"]
+    assert "A Connection error occurred sending JSON notification to 127.0.0.1." in logged
+    shown = [reason, *logged]
+    for secret in ("pa55word", "s3cr3t-t0ken", "abcd1234"):
+        assert not [text for text in shown if secret in text], secret
 
 
 async def test_an_unknown_channel_names_the_known_ones() -> None:
