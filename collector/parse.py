@@ -213,9 +213,10 @@ def _is_label_name(name: str) -> bool:
 
 
 def _remember_name(name: str) -> str:
-    if len(_NAMES) >= _CACHE_MAX_ENTRIES:
-        _NAMES.clear()
-    _NAMES[name] = name
+    if len(name) <= _CACHE_MAX_KEY_CHARS:
+        if len(_NAMES) >= _CACHE_MAX_ENTRIES:
+            _NAMES.clear()
+        _NAMES[name] = name
     return name
 
 
