@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from fleetpulse.config import Listen
-from fleetpulse.service import start_site
+from tests.support.servers import serve_app
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +70,9 @@ async def serve_recorder(recorder: R) -> AsyncIterator[R]:
     """Serve `recorder` (an HttpRecorder or a subclass) on a free loopback port."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", recorder.handle)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    recorder.base = f"http://127.0.0.1:{bound.port}"
-    try:
+    async with serve_app(app) as base:
+        recorder.base = base
         yield recorder
-    finally:
-        await runner.cleanup()
 
 
 @dataclass

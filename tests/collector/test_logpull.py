@@ -28,6 +28,7 @@ from fleetpulse.config import Listen, ScrapeSettings, TargetSettings
 from fleetpulse.selector import parse_selector
 from fleetpulse.service import start_site
 from fleetpulse.timeutil import now_ms
+from tests.support.servers import serve_app
 
 
 class ExporterLogServer:
@@ -144,9 +145,8 @@ async def api(world) -> AsyncIterator[tuple[str, ExporterLogServer, Target, Sqli
     app = web.Application(middlewares=[error_middleware])
     app[CONTEXT] = ApiContext(store, Thresholds, 1.0, CollectorRegistry())
     add_api_log_routes(app)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    yield f"http://127.0.0.1:{bound.port}", exporter, target, store
-    await runner.cleanup()
+    async with serve_app(app) as base:
+        yield base, exporter, target, store
 
 
 async def test_api_serves_stored_lines_with_level_and_text_filters(api) -> None:  # type: ignore[no-untyped-def]

@@ -13,9 +13,8 @@ from aiohttp import web
 
 from exporter.logbuffer import LogBuffer, redact
 from exporter.logs_http import INSTANCE_HEADER, add_log_routes
-from fleetpulse.config import Listen
 from fleetpulse.httpauth import AuthSettings, auth_middleware
-from fleetpulse.service import start_site
+from tests.support.servers import serve_app
 
 
 def logger_into(buffer: LogBuffer, name: str = "test.exporter") -> logging.Logger:
@@ -70,9 +69,8 @@ async def exporter_logs() -> AsyncIterator[tuple[str, LogBuffer, logging.Logger]
     log = logger_into(buffer, "test.http")
     app = web.Application(middlewares=[auth_middleware(AuthSettings(bearer_token="t"), "x")])
     add_log_routes(app, buffer)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    yield f"http://127.0.0.1:{bound.port}", buffer, log
-    await runner.cleanup()
+    async with serve_app(app) as base:
+        yield base, buffer, log
 
 
 AUTH = {"Authorization": "Bearer t"}

@@ -24,11 +24,10 @@ from collector.storage.port import RangeQuery
 from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import Target
-from fleetpulse.config import Listen
 from fleetpulse.samples import make_labels
 from fleetpulse.selector import Selector
-from fleetpulse.service import start_site
 from tests.reliability.memory import rss_mb
+from tests.support.servers import serve
 
 TARGETS = 200
 INTERVAL = 1.0
@@ -51,13 +50,8 @@ async def targets_base() -> AsyncIterator[str]:
         lines += [f'soak_gauge{{slot="{k}"}} {n * k}' for k in range(SAMPLES_PER_TARGET - 1)]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
-    app = web.Application()
-    app.router.add_get(r"/t/{index:\d+}", handler)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    try:
-        yield f"http://127.0.0.1:{bound.port}"
-    finally:
-        await runner.cleanup()
+    async with serve({r"/t/{index:\d+}": handler}) as base:
+        yield base
 
 
 def soak_target(base: str, index: int) -> Target:

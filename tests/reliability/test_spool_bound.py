@@ -28,9 +28,9 @@ from collector.service import start_collector
 from collector.storage.influxdb import InfluxStorage
 from collector.storage.settings import InfluxSettings, RetentionSettings
 from fleetpulse.config import ApiSettings, Config, Listen, ScrapeSettings, TargetSettings
-from fleetpulse.service import start_site
 from tests.reliability.memory import rss_mb
 from tests.support.influx_recorder import TOKEN, InfluxRecorder
+from tests.support.servers import serve
 
 MIB = 1024 * 1024
 SPOOL_BOUND = 1 * MIB
@@ -46,13 +46,8 @@ async def noisy_base() -> AsyncIterator[str]:
         lines = [f'spool_noise{{i="{i}"}} {random.random()!r}' for i in range(SAMPLES)]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
-    app = web.Application()
-    app.router.add_get(r"/t/{index:\d+}", handler)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    try:
-        yield f"http://127.0.0.1:{bound.port}"
-    finally:
-        await runner.cleanup()
+    async with serve({r"/t/{index:\d+}": handler}) as base:
+        yield base
 
 
 async def dropped_on_metrics(api: str) -> float:

@@ -27,10 +27,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from fleetpulse.config import Listen
-from fleetpulse.service import start_site
 from tests.reliability.procs import Service, start_service
 from tests.support.influx_recorder import TOKEN, InfluxRecorder, parse_line
+from tests.support.servers import serve
 
 TARGETS = 4
 REFUSED_SECONDS = 8.0  # the issue: 30 s
@@ -59,14 +58,9 @@ async def targets() -> AsyncIterator[Targets]:
         state.served[index].append((n, time.time()))
         return web.Response(text=f"outage_scrapes_total {n}\n", content_type="text/plain")
 
-    app = web.Application()
-    app.router.add_get(r"/t/{index:\d+}", handler)
-    runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
-    state.base = f"http://127.0.0.1:{bound.port}"
-    try:
+    async with serve({r"/t/{index:\d+}": handler}) as base:
+        state.base = base
         yield state
-    finally:
-        await runner.cleanup()
 
 
 def spooled_lines(spool: Path) -> list[str]:

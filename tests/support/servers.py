@@ -15,16 +15,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @asynccontextmanager
-async def serve(routes: dict[str, Handler]) -> AsyncIterator[str]:
-    """Serve `routes` on 127.0.0.1 and a free port; yields the base URL."""
-    app = web.Application()
-    for path, handler in routes.items():
-        app.router.add_get(path, handler)
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 and a free port; yields the base URL."""
     runner, bound = await start_site(app, Listen("127.0.0.1", 0), shutdown_timeout=0.1)
     try:
         yield f"http://127.0.0.1:{bound.port}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def serve(routes: dict[str, Handler]) -> AsyncIterator[str]:
+    """Serve GET `routes` on 127.0.0.1 and a free port; yields the base URL."""
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    async with serve_app(app) as base:
+        yield base
 
 
 def static_exposition(body: str, status: int = 200) -> Handler:
