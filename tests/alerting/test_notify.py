@@ -3,9 +3,7 @@ Apprise config files with tags, and `fleetpulse notify test`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from alerting.settings import AlertingSettings, ChannelSettings
 from fleetpulse.config import load_config
 from fleetpulse.errors import ConfigError
 from tests.alerting.recorders import http_recorder
+from tests.support.cli import run_cli
 from tests.support.servers import closed_port
 
 
@@ -115,19 +114,6 @@ async def test_an_unknown_channel_names_the_known_ones() -> None:
         UnknownChannel, match=r"unknown channel 'pager'; alerting\.channels defines: ops"
     ):
         await send_test(settings, "pager")
-
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fleetpulse",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_notify_test_reports_success_and_the_channels_error(tmp_path: Path) -> None:

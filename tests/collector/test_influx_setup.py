@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from collector.influx.setup import InfluxSetupError, ensure_influx_setup
 from collector.influx.tasks import rollup_tasks
 from collector.storage.settings import InfluxSettings, RetentionSettings
+from tests.support.cli import run_cli
 from tests.support.influx_recorder import TOKEN, InfluxRecorder
 from tests.support.servers import closed_port
 
@@ -130,20 +129,6 @@ def write_config(path: Path, url: str, token: str, hourly: str = "30d") -> Path:
         f"retention: {{raw: 48h, hourly: {hourly}, daily: 730d}}\n"
     )
     return path
-
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fleetpulse",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_cli_prints_what_it_did_and_exits_0_then_1_on_a_bad_token(

@@ -4,8 +4,6 @@ a real SQLite store, file_sd changes without a restart and the collector's own /
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,7 +27,7 @@ from collector.storage.settings import SqliteSettings
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import resolve_target
 from exporter.service import start_exporter
-from exporter.settings import ExporterSettings, SourceSettings, TlsSettings
+from exporter.settings import ExporterSettings, SourceSettings
 from fleetpulse.config import (
     ApiSettings,
     Config,
@@ -42,26 +40,11 @@ from fleetpulse.httpauth import AuthSettings
 from fleetpulse.samples import Sample, label_value
 from fleetpulse.selector import Selector
 from fleetpulse.timeutil import now_ms
-from tests.support.require import missing
 from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
+from tests.support.tls import self_signed
 
 NODE_EXPORTER = Path(__file__).resolve().parents[1] / "data" / "node_exporter.prom"
 OFF = SourceSettings(enabled=False)
-
-
-def self_signed(directory: Path) -> TlsSettings:
-    """A throw-away cert for 127.0.0.1 made with the openssl CLI."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        missing("the openssl command is needed to make a test certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [str(openssl), "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return TlsSettings(cert, key)
 
 
 @asynccontextmanager

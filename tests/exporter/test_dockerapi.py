@@ -38,7 +38,7 @@ from exporter.dockerapi import (
 )
 from exporter.settings import DockerSettings
 from exporter.sources.containers import ContainerSource, EngineUnavailable
-from tests.exporter.test_server import self_signed
+from tests.support.tls import self_signed
 
 if not hasattr(socket, "AF_UNIX"):
     pytest.skip("the stand-in engine listens on a unix socket", allow_module_level=True)

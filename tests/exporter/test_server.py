@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,8 +30,8 @@ from fleetpulse.config import load_config
 from fleetpulse.httpauth import AuthSettings
 from fleetpulse.listen import Listen
 from fleetpulse.service import start_site
-from tests.support.require import missing
 from tests.support.servers import closed_port
+from tests.support.tls import self_signed
 
 OFF = SourceSettings(enabled=False)
 
@@ -186,40 +184,6 @@ async def test_basic_auth_no_credentials_401_wrong_401_right_200() -> None:
         assert (await get(url, {"Authorization": wrong}))[0] == 401
         right = basic("prom", "pa:ss")
         assert (await get(url, {"Authorization": right}))[0] == 200
-
-
-def self_signed(directory: Path) -> TlsSettings:
-    """A throw-away cert for 127.0.0.1 made with the openssl CLI."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        missing("the openssl command is needed to make a test certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            str(openssl),
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return TlsSettings(cert, key)
 
 
 async def test_tls_with_a_self_signed_cert_made_in_the_test(tmp_path: Path) -> None:

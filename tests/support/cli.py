@@ -1,0 +1,21 @@
+"""`fleetpulse` run as a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of `python -m fleetpulse ARGS` (60 s at most)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fleetpulse",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
