@@ -16,7 +16,7 @@ import gzip
 import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -206,7 +206,7 @@ class InfluxRecorder:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._token_check])
         app.router.add_post("/api/v2/write", self._write)
         app.router.add_post("/api/v2/query", self._query)
         app.router.add_get("/api/v2/orgs", self._list_orgs)
@@ -262,6 +262,19 @@ class InfluxRecorder:
 
     # -- handlers -----------------------------------------------------------------------
 
+    @web.middleware
+    async def _token_check(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Every /api/v2 call needs the token (health and ping do not), as in InfluxDB."""
+        if request.path == "/api/v2/write":
+            self.write_attempts += 1  # refused ones too
+        if request.path.startswith("/api/v2/") and not self._authorized(request):
+            return self._unauthorized()
+        return await handler(request)
+
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Token {self.token}"
 
@@ -279,9 +292,6 @@ class InfluxRecorder:
         return body
 
     async def _write(self, request: web.Request) -> web.Response:
-        self.write_attempts += 1
-        if not self._authorized(request):
-            return self._unauthorized()
         fault = self.write_fault
         if fault is not None:
             if fault.remaining is not None:
@@ -313,8 +323,6 @@ class InfluxRecorder:
         return web.Response(status=204)
 
     async def _query(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         payload = json.loads(await self._body(request))
         text = payload["query"]
         self.queries.append(text)
@@ -332,8 +340,6 @@ class InfluxRecorder:
         return f"{next(self._ids):016x}"
 
     async def _list_orgs(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         name = request.query.get("org")
         orgs = [o for o in self.orgs.values() if name is None or o["name"] == name]
         if name is not None and not orgs:
@@ -341,8 +347,6 @@ class InfluxRecorder:
         return web.json_response({"orgs": orgs})
 
     async def _create_org(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         payload = await request.json()
         org = {"id": self._new_id(), "name": payload["name"]}
         self.orgs[org["id"]] = org
@@ -350,8 +354,6 @@ class InfluxRecorder:
         return web.json_response(org, status=201)
 
     async def _list_buckets(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         org_id, name = request.query.get("orgID"), request.query.get("name")
         found = [
             b
@@ -361,8 +363,6 @@ class InfluxRecorder:
         return web.json_response({"buckets": found})
 
     async def _create_bucket(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         payload = await request.json()
         if any(b["name"] == payload["name"] for b in self.buckets.values()):
             return self._error(
@@ -379,8 +379,6 @@ class InfluxRecorder:
         return web.json_response(bucket, status=201)
 
     async def _patch_bucket(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         bucket = self.buckets.get(request.match_info["id"])
         if bucket is None:
             return self._error(404, "not found", "bucket not found")
@@ -390,8 +388,6 @@ class InfluxRecorder:
         return web.json_response(bucket)
 
     async def _list_tasks(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         org_id, name = request.query.get("orgID"), request.query.get("name")
         found = [
             t
@@ -412,8 +408,6 @@ class InfluxRecorder:
         return options
 
     async def _create_task(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         payload = await request.json()
         options = self._task_options(payload["flux"])
         if "name" not in options:
@@ -433,8 +427,6 @@ class InfluxRecorder:
         return web.json_response(task, status=201)
 
     async def _patch_task(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
         task = self.tasks.get(request.match_info["id"])
         if task is None:
             return self._error(404, "not found", "task not found")
