@@ -15,7 +15,7 @@ from alerting.thresholds import thresholds_beside_rules
 from collector.errors import CollectorError
 from collector.influx.setup import InfluxSetupError, ensure_influx_setup
 from collector.service import start_collector
-from collector.storage.factory import describe_storage, open_storage
+from collector.storage.factory import describe_storage_and_retention, open_storage
 from fleetpulse import __version__
 from fleetpulse.config import Config
 from fleetpulse.durations import format_duration
@@ -78,15 +78,12 @@ async def serve_collector(
         running = await start_collector(
             config, storage, data_dir, thresholds=lambda: thresholds, shard=shard
         )
-        retention = config.retention
         sharding = f", shard {shard[0]}/{shard[1]}" if shard else ""
         print(
             f"FleetPulse collector {__version__} is up\n"
             f"  api       http://{running.api_listen}/api/v1/hosts\n"
             f"  metrics   http://{running.api_listen}/metrics\n"
-            f"  store     {describe_storage(config, data_dir)} (raw "
-            f"{format_duration(retention.raw)}, hourly {format_duration(retention.hourly)}, "
-            f"daily {format_duration(retention.daily)})\n"
+            f"  store     {describe_storage_and_retention(config, data_dir)}\n"
             f"{influx}"
             f"  targets   {running.targets} ({running.static_targets} static + "
             f"{running.discovered_targets} from file_sd{sharding}), "

@@ -14,7 +14,7 @@ from alerting.service import AlertEngine
 from alerting.thresholds import thresholds_beside_rules
 from collector.main import tune_gc
 from collector.service import start_collector
-from collector.storage.factory import describe_storage, open_storage
+from collector.storage.factory import describe_storage_and_retention, open_storage
 from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.config import Config, Listen, TargetSettings
@@ -55,14 +55,11 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 config, storage, data_dir, [local], lambda: thresholds
             )
             engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
-            retention = config.retention
             print(
                 f"FleetPulse {__version__} is up\n"
                 f"  exporter  http://{exporter.listen}/metrics\n"
                 f"  api       http://{collector.api_listen}/api/v1/hosts\n"
-                f"  store     {describe_storage(config, data_dir)} (raw "
-                f"{format_duration(retention.raw)}, hourly {format_duration(retention.hourly)}, "
-                f"daily {format_duration(retention.daily)})\n"
+                f"  store     {describe_storage_and_retention(config, data_dir)}\n"
                 f"  targets   {collector.targets} (the local exporter + {collector.targets - 1} "
                 "configured), "
                 f"every {format_duration(config.scrape.interval)}\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 from collector.storage.port import Storage, StorageError
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.config import Config
+from fleetpulse.durations import format_duration
 
 
 def sqlite_path(config: Config, data_dir: Path) -> Path:
@@ -37,3 +38,12 @@ def describe_storage(config: Config, data_dir: Path) -> str:
     if config.storage.backend == "sqlite":
         return f"sqlite {sqlite_path(config, data_dir)}"
     return f"influxdb {config.storage.influxdb.url} bucket={config.storage.influxdb.bucket}"
+
+
+def describe_storage_and_retention(config: Config, data_dir: Path) -> str:
+    """The start banner's store line: where, and how long each tier is kept."""
+    retention = config.retention
+    return (
+        f"{describe_storage(config, data_dir)} (raw {format_duration(retention.raw)}, "
+        f"hourly {format_duration(retention.hourly)}, daily {format_duration(retention.daily)})"
+    )
