@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from fleetpulse.selector import parse_selector
 from fleetpulse.service import start_site
 from fleetpulse.timeutil import now_ms
 from tests.support.servers import serve_app
+from tests.support.sse import read_events
 
 
 class ExporterLogServer:
@@ -175,18 +174,7 @@ async def test_api_stream_follows_new_lines_and_resumes_after_a_drop(api) -> Non
     url = f"{base}/api/v1/hosts/web-1/logs/stream"
 
     async def read(response: aiohttp.ClientResponse, count: int) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        event_id = ""
-        async with asyncio.timeout(10):
-            async for raw in response.content:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("id: "):
-                    event_id = line[4:]
-                elif line.startswith("data: "):
-                    out.append((event_id, json.loads(line[6:])["message"]))
-                    if len(out) == count:
-                        return out
-        return out
+        return [(i, event["message"]) for i, event in await read_events(response, count)]
 
     async with aiohttp.ClientSession() as session:
         exporter.log.warning("a")

@@ -15,6 +15,7 @@ from exporter.logbuffer import LogBuffer, redact
 from exporter.logs_http import INSTANCE_HEADER, add_log_routes
 from fleetpulse.httpauth import AuthSettings, auth_middleware
 from tests.support.servers import serve_app
+from tests.support.sse import read_events
 
 
 def logger_into(buffer: LogBuffer, name: str = "test.exporter") -> logging.Logger:
@@ -90,21 +91,6 @@ async def test_logs_endpoint_returns_json_lines_after_a_sequence(exporter_logs) 
             assert response.status == 400
     async with aiohttp.ClientSession() as anonymous, anonymous.get(f"{base}/logs") as response:
         assert response.status == 401
-
-
-async def read_events(response: aiohttp.ClientResponse, count: int) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
-    events: list[tuple[str, dict]] = []  # type: ignore[type-arg]
-    event_id = ""
-    async with asyncio.timeout(10):
-        async for raw in response.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("id: "):
-                event_id = line[4:]
-            elif line.startswith("data: "):
-                events.append((event_id, json.loads(line[6:])))
-                if len(events) == count:
-                    return events
-    return events
 
 
 async def test_stream_resumes_from_last_event_id_without_loss_or_repeat(exporter_logs) -> None:  # type: ignore[no-untyped-def]
