@@ -121,6 +121,14 @@ def check_located(exc: ConfigError, path: Path) -> None:
         assert str(problem).startswith(f"{path}:{problem.line}: "), problem
 
 
+def check_located_text(exc: ConfigError, path: Path) -> None:
+    """check_located for raw text: "not valid UTF-8" is about the whole file (no line);
+    everything else has one."""
+    for problem in exc.problems:
+        assert problem.file == str(path), problem
+        assert problem.line >= 1 or "UTF-8" in problem.message, problem
+
+
 @FUZZ
 @given(st.dictionaries(st.sampled_from(CONFIG_KEYS), documents(CONFIG_KEYS), max_size=6))
 def test_random_config_documents_load_or_fail_with_file_and_line(
@@ -153,10 +161,7 @@ def test_yamlish_text_loads_or_fails_with_file_and_line(tmp_path: Path, text: st
     try:
         load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            assert problem.file == str(path), problem
-            # "not valid UTF-8" is about the whole file; everything else has a line
-            assert problem.line >= 1 or "UTF-8" in problem.message, problem
+        check_located_text(exc, path)
 
 
 RULE_DOCUMENTS = st.fixed_dictionaries(
@@ -197,9 +202,7 @@ def test_yamlish_rule_text_loads_or_fails_with_file_and_line(tmp_path: Path, tex
     try:
         load_rule_file(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            assert problem.file == str(path), problem
-            assert problem.line >= 1 or "UTF-8" in problem.message, problem
+        check_located_text(exc, path)
 
 
 # --- the parser: what tests/collector/test_parse.py does not cover ------------------------
