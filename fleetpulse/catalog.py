@@ -37,7 +37,7 @@ HOST = (
         "exporter_version",
     ),
     _m("host_boot_time_seconds", "gauge", "Boot time as a unix timestamp."),
-    _m("host_cpu_logical_count", "gauge", "Logical CPUs."),
+    _m("host_cpu_logical_processors", "gauge", "Logical CPUs."),
     _m(
         "host_cpu_usage_percent",
         "gauge",

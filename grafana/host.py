@@ -129,7 +129,7 @@ def build(inputs: Inputs) -> JSON:
         4,
     )
     layout.add(
-        stat("CPUs", flux.latest_gauge(b, "host_cpu_logical_count", HOST_IS), color_mode="none"),
+        stat("CPUs", flux.latest_gauge(b, "host_cpu_logical_processors", HOST_IS), color_mode="none"),
         3,
         4,
     )
@@ -184,7 +184,7 @@ def build(inputs: Inputs) -> JSON:
             "Load average",
             [
                 flux.gauge(b, ["host_load_average"], HOST_IS, ["period"]),
-                flux.gauge(b, ["host_cpu_logical_count"], HOST_IS),
+                flux.gauge(b, ["host_cpu_logical_processors"], HOST_IS),
             ],
             unit="short",
             display_name=LABEL % "period",

@@ -92,7 +92,7 @@ class HostSource:
 
         boot = family("host_boot_time_seconds")
         boot.add_metric([], psutil.boot_time())
-        count = family("host_cpu_logical_count")
+        count = family("host_cpu_logical_processors")
         count.add_metric([], float(psutil.cpu_count(logical=True) or os.cpu_count() or 1))
         usage = family("host_cpu_usage_percent")
         usage.add_metric([], self._cpu_percent())

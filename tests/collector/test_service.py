@@ -131,7 +131,7 @@ async def test_good_targets_with_auth_and_tls_scrape_while_bad_ones_get_up_zero(
                 for host in bad:
                     assert set(seen[host]) == {0.0}, host
                 # real exporter metrics and node_exporter's series arrived, labelled
-                cpu = await store.query_latest(Selector("host_cpu_logical_count"), since)
+                cpu = await store.query_latest(Selector("host_cpu_logical_processors"), since)
                 assert {label_value(v.labels, "host") for v in cpu} == {"secure", "basic"}
                 node = await store.query_latest(Selector("node_cpu_seconds_total"), since)
                 assert node and all(label_value(v.labels, "job") == "fleetpulse" for v in node)

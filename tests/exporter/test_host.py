@@ -39,7 +39,7 @@ def test_host_usage_gauges_are_percentages_and_totals_cover_used() -> None:
         strict=True,
     ):
         assert total >= used
-    assert named(families, "host_cpu_logical_count")[0] == psutil.cpu_count()
+    assert named(families, "host_cpu_logical_processors")[0] == psutil.cpu_count()
     (info,) = [s for f in families for s in f.samples if s.name == "host_info"]
     assert info.value == 1 and info.labels["hostname"] and info.labels["exporter_version"]
 

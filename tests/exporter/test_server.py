@@ -50,7 +50,7 @@ class CountingSource:
             self.calls += 1
         if self.fail:
             raise OSError("disk on fire")
-        fam = family("host_cpu_logical_count")
+        fam = family("host_cpu_logical_processors")
         fam.add_metric([], float(self.calls))
         return [fam]
 
@@ -99,7 +99,7 @@ async def test_scrapes_serve_the_cache_and_never_collect() -> None:
         await until(cache.ready.is_set)
         for _ in range(20):
             status, _, body = await get(f"{url}/metrics")
-            assert status == 200 and "host_cpu_logical_count 1.0" in body
+            assert status == 200 and "host_cpu_logical_processors 1.0" in body
         assert source.calls == 1
 
 
@@ -117,7 +117,7 @@ async def test_failing_source_is_counted_and_the_others_keep_flowing() -> None:
     )
     assert float(errors.rsplit(" ", 1)[1]) >= 3
     assert 'exporter_collect_duration_seconds{source="bad"}' in body
-    assert "host_cpu_logical_count" in body
+    assert "host_cpu_logical_processors" in body
     assert "process_resident_memory_bytes" in body
 
 
