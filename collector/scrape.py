@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -148,7 +149,9 @@ async def fetch(
     except TimeoutError:
         raise ScrapeFailed(f"timeout after {target.timeout:g}s") from None
     except aiohttp.ClientConnectorError as exc:
-        raise ScrapeFailed(f"connection failed: {exc.os_error.strerror or exc}") from None
+        # asyncio's strerror is "Connect call failed ('10.0.0.5', 9184)": the errno says why
+        errno = exc.os_error.errno
+        raise ScrapeFailed(f"connection failed: {os.strerror(errno) if errno else exc}") from None
     except aiohttp.ClientError as exc:
         raise ScrapeFailed(f"{type(exc).__name__}: {exc}") from None
 

@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from fleetpulse.catalog import ALL
@@ -264,3 +265,44 @@ def test_every_config_example_loads(
     path = tmp_path / "fleetpulse.yaml"
     path.write_text(body)
     load_config(path)
+
+
+def shape(reason: str) -> str:
+    """A reason with its numbers (and the docs' placeholder N) made alike."""
+    return re.sub(r"(?<![\w.])\d+(\.\d+)?|\bN\b", "#", reason)
+
+
+async def test_the_dead_target_reasons_in_the_docs_are_the_ones_scrapes_give() -> None:
+    from collector.scrape import scrape_target
+    from collector.targets import resolve_target
+    from fleetpulse.config import ScrapeSettings, TargetSettings
+    from tests.support.servers import closed_port, hanging, serve, static_exposition
+
+    text = (REPO / "docs" / "collector.md").read_text()
+    paragraph = text[text.index("gets `up = 0`, a log line with the reason") :].split("\n\n")[0]
+    documented = {shape(span) for span in re.findall(r"`([^`]+)`", paragraph.replace("\n", " "))}
+
+    async def reason_of(url: str, body_limit: int | None = None) -> str:
+        target = resolve_target(TargetSettings(url=url, host="t", timeout=0.5), ScrapeSettings())
+        async with aiohttp.ClientSession() as session:
+            result = await scrape_target(session, target, body_limit=body_limit)
+        assert not result.up
+        return result.reason
+
+    handlers = {
+        "/500": static_exposition("oops", status=500),
+        "/garbage": static_exposition("temp{room=a} 1\n"),
+        "/hangs": hanging(5),
+        "/big": static_exposition("x" * 200_000),
+    }
+    async with serve(handlers) as base:
+        reasons = [
+            await reason_of(f"http://127.0.0.1:{closed_port()}/metrics"),
+            await reason_of(f"{base}/500"),
+            await reason_of(f"{base}/garbage"),
+            await reason_of(f"{base}/hangs"),
+            await reason_of(f"{base}/big", body_limit=100_000),
+        ]
+    # the docs may stop where a reason goes on with details ("parse error at line N: …")
+    missing_from_docs = [r for r in reasons if not any(shape(r).startswith(d) for d in documented)]
+    assert not missing_from_docs, f"docs/collector.md shows {sorted(documented)}"
