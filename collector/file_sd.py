@@ -2,7 +2,9 @@
 
 A file holds a list of entries, each either one of our targets (the keys of
 `scrape.targets`) or a Prometheus file_sd group (`targets: [host:port, …]` plus `labels`,
-where `job`, `host`, `__scheme__` and `__metrics_path__` are honoured). Files are found by
+where `job`, `host`, `__scheme__` and `__metrics_path__` are honoured). Relative paths in an
+entry (`tls.ca_file`, `bearer_token_file`, …) resolve against the main config file's folder,
+as every path Prometheus reads from its config does. Files are found by
 glob and polled by mtime and size, so adding, changing or removing one needs no restart. A
 file with a mistake is reported as `file:line` and its last good targets stay in use.
 """
@@ -19,8 +21,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fleetpulse.config import TargetSettings, parse_target
+from fleetpulse.durations import format_duration
 from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.yamlfile import MapView, Reader, load_yaml
+from fleetpulse.yamlfile import Interval, MapView, Reader, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,9 @@ class FileState:
     size: int
 
 
-def read_targets_file(path: Path) -> list[TargetSettings]:
-    """Every target in one file_sd file; raises ConfigError with every problem it found."""
+def read_targets_file(path: Path, base: Path, scrape_interval: float) -> list[TargetSettings]:
+    """Every target in one file_sd file, its relative paths resolved against `base` (the
+    config file's folder); raises ConfigError with every problem it found."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -46,7 +50,8 @@ def read_targets_file(path: Path) -> list[TargetSettings]:
         # only between tokens (a tab inside a string must be escaped), so spaces are equivalent.
         text = text.replace("\t", " ")
     root = load_yaml(path, text)
-    reader = Reader(str(path))
+    reader = Reader(str(path), base)
+    interval = Interval(scrape_interval, f"scrape.interval: {format_duration(scrape_interval)}")
     out: list[TargetSettings] = []
     if root.value is None:
         return out
@@ -56,16 +61,16 @@ def read_targets_file(path: Path) -> list[TargetSettings]:
     for i, node in enumerate(root.value):
         view = MapView(reader, node, f"[{i}]")
         if "targets" in view:
-            out += _prometheus_group(view, path.parent)
+            out += _prometheus_group(view)
         else:
-            target = parse_target(view, path.parent)
+            target = parse_target(view, interval)
             if target is not None:
                 out.append(target)
     reader.raise_if_problems()
     return out
 
 
-def _prometheus_group(view: MapView, base: Path) -> list[TargetSettings]:
+def _prometheus_group(view: MapView) -> list[TargetSettings]:
     view.check_keys(PROMETHEUS_GROUP_KEYS)
     labels = view.text_map("labels")
     scheme = labels.pop("__scheme__", "http")
@@ -95,8 +100,10 @@ def _prometheus_group(view: MapView, base: Path) -> list[TargetSettings]:
 class FileDiscovery:
     """Targets from the files matching some glob patterns, re-read when a file changes."""
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(self, patterns: Sequence[str], base: Path, scrape_interval: float) -> None:
         self.patterns = tuple(patterns)
+        self.base = base
+        self.scrape_interval = scrape_interval
         self._states: dict[Path, FileState] = {}
         self._targets: dict[Path, list[TargetSettings]] = {}
 
@@ -130,7 +137,7 @@ class FileDiscovery:
                 continue
             self._states[path] = state
             try:
-                targets = read_targets_file(path)
+                targets = read_targets_file(path, self.base, self.scrape_interval)
             except ConfigError as exc:
                 kept = len(self._targets.get(path, []))
                 for problem in exc.problems:

@@ -411,7 +411,11 @@ async def start_collector(
     """Scrape loops for `extra_targets` + the configured and file_sd targets (this shard's
     share), the rollup schedule for stores that roll up themselves, and the HTTP API."""
     target_set = TargetSet(config.scrape, (*extra_targets, *config.scrape.targets), shard)
-    discovery = FileDiscovery(config.scrape.file_sd) if config.scrape.file_sd else None
+    discovery = (
+        FileDiscovery(config.scrape.file_sd, config.base, config.scrape.interval)
+        if config.scrape.file_sd
+        else None
+    )
     if discovery is not None:
         async with asyncio.timeout(60):
             await asyncio.to_thread(discovery.poll)

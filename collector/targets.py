@@ -81,7 +81,8 @@ def resolve_target(settings: TargetSettings, scrape: ScrapeSettings) -> Target:
         job=settings.job,
         labels=make_labels(labels),
         interval=interval,
-        timeout=min(settings.timeout or scrape.timeout, interval),
+        # Prometheus' rule: an explicit timeout was checked against the interval when loaded
+        timeout=settings.timeout or min(scrape.timeout, interval),
         headers=tuple(headers),
         ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
         insecure=settings.tls_insecure,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from exporter.dockerapi import EngineAddressError, check_address
 from exporter.settings import SOURCE_NAMES, ExporterSettings, NameFilter, TlsSettings
-from fleetpulse.durations import parse_duration
+from fleetpulse.durations import format_duration, parse_duration
 from fleetpulse.errors import ConfigError, Problem
 from fleetpulse.listen import listen_arg
 
@@ -96,11 +96,32 @@ def _secret_file(flag: str, path: Path) -> str:
         ) from None
 
 
+def _check_interval(settings: ExporterSettings, interval: float) -> None:
+    """A source's configured timeout, checked against the config's interval when it was loaded,
+    may not be longer than the --interval that replaces it either."""
+    problems = [
+        Problem(
+            "command line",
+            0,
+            "--interval",
+            f"expected at least exporter.{name}.timeout ({format_duration(timeout)}), "
+            f"or give {name} an interval of its own",
+        )
+        for name in SOURCE_NAMES
+        if settings.source(name).interval is None
+        and (timeout := settings.source(name).timeout) is not None
+        and timeout > interval
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 def settings_from_args(settings: ExporterSettings, args: argparse.Namespace) -> ExporterSettings:
     """`settings` with the command line's overrides applied."""
     if args.listen is not None:
         settings = replace(settings, listen=args.listen, listen_set=True)
     if args.interval is not None:
+        _check_interval(settings, args.interval)
         settings = replace(settings, interval=args.interval)
     off = set(args.disable)
     settings = replace(

@@ -24,7 +24,7 @@ from pathlib import Path
 from exporter.dockerapi import EngineAddressError, check_address
 from fleetpulse.httpauth import AuthSettings
 from fleetpulse.listen import Listen, listen_value
-from fleetpulse.yamlfile import MapView, resolve_path
+from fleetpulse.yamlfile import Interval, MapView
 
 SOURCE_NAMES = ("host", "disk", "network", "containers")
 
@@ -96,7 +96,7 @@ class DiskFilter:
 class SourceSettings:
     enabled: bool = True
     interval: float | None = None  # None: exporter.interval
-    timeout: float | None = None  # None: 80% of the interval
+    timeout: float | None = None  # None: 80% of the interval, at least 1s, at most the interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,23 +137,21 @@ class ExporterSettings:
         return self.source(name).interval or self.interval
 
     def timeout_of(self, name: str) -> float:
-        return self.source(name).timeout or max(1.0, self.interval_of(name) * 0.8)
+        interval = self.interval_of(name)
+        return self.source(name).timeout or min(max(1.0, interval * 0.8), interval)
 
 
 SOURCE_KEYS = {"enabled", "interval", "timeout"}
 
 
-def _source(view: MapView, extra: set[str]) -> SourceSettings:
+def _source(view: MapView, extra: set[str], exporter_interval: Interval) -> SourceSettings:
     view.check_keys(SOURCE_KEYS | extra)
-    interval = view.positive_duration("interval", 0.0) or None
-    timeout = view.positive_duration("timeout", 0.0) or None
-    if interval and timeout and timeout > interval:
-        view.reader.problem(
-            view.line_of("timeout"),
-            view.key_path("timeout"),
-            "expected a timeout no longer than the interval",
-        )
-    return SourceSettings(view.flag("enabled", True), interval, timeout)
+    interval = view.interval("interval", exporter_interval)
+    return SourceSettings(
+        view.flag("enabled", True),
+        interval.seconds if "interval" in view else None,
+        view.timeout("timeout", interval),
+    )
 
 
 def _patterns(view: MapView, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -200,7 +198,7 @@ def _auth(view: MapView) -> AuthSettings:
     return auth
 
 
-def _tls(view: MapView, base: Path) -> TlsSettings | None:
+def _tls(view: MapView) -> TlsSettings | None:
     view.check_keys({"cert_file", "key_file"})
     cert, key = view.text("cert_file"), view.text("key_file")
     if not cert and not key:
@@ -209,13 +207,13 @@ def _tls(view: MapView, base: Path) -> TlsSettings | None:
         missing = "key_file" if cert else "cert_file"
         view.reader.problem(view.line, view.key_path(missing), "required: TLS needs both files")
         return None
-    return TlsSettings(resolve_path(base, cert), resolve_path(base, key))
+    return TlsSettings(view.reader.resolve(cert), view.reader.resolve(key))
 
 
 def parse_exporter(view: MapView) -> ExporterSettings:
     view.check_keys({"listen", "interval", "auth", "tls", *SOURCE_NAMES})
-    base = Path(view.reader.file).resolve().parent
     defaults = ExporterSettings()
+    interval = view.interval("interval", defaults.interval)
     host = view.section("host")
     disk = view.section("disk")
     network = view.section("network")
@@ -223,22 +221,24 @@ def parse_exporter(view: MapView) -> ExporterSettings:
     return ExporterSettings(
         listen=listen_value(view, "listen", defaults.listen),
         listen_set="listen" in view,
-        interval=view.positive_duration("interval", defaults.interval),
-        host=_source(host, {"temperatures"}),
+        interval=interval.seconds,
+        host=_source(host, {"temperatures"}, interval),
         temperatures=host.flag("temperatures", True),
-        disk=_source(disk, {"exclude_fstypes", "exclude_mountpoints", "exclude_devices"}),
+        disk=_source(disk, {"exclude_fstypes", "exclude_mountpoints", "exclude_devices"}, interval),
         disk_filter=DiskFilter(
             excluded_fstypes=_patterns(disk, "exclude_fstypes", DEFAULT_EXCLUDED_FSTYPES),
             excluded_mountpoints=_patterns(disk, "exclude_mountpoints", DEFAULT_EXCLUDED_MOUNTS),
             excluded_devices=_regex(disk, "exclude_devices", DEFAULT_EXCLUDED_DEVICES),
         ),
-        network=_source(network, {"include", "exclude"}),
+        network=_source(network, {"include", "exclude"}, interval),
         interfaces=NameFilter(
             _patterns(network, "include", ()),
             _patterns(network, "exclude", DEFAULT_EXCLUDED_INTERFACES),
         ),
         containers=_source(
-            containers, {"include", "exclude", "docker_host", "request_timeout", "concurrency"}
+            containers,
+            {"include", "exclude", "docker_host", "request_timeout", "concurrency"},
+            interval,
         ),
         container_names=NameFilter(
             _patterns(containers, "include", ()), _patterns(containers, "exclude", ())
@@ -251,5 +251,5 @@ def parse_exporter(view: MapView) -> ExporterSettings:
             concurrency=containers.integer("concurrency", DockerSettings().concurrency, minimum=1),
         ),
         auth=_auth(view.section("auth")),
-        tls=_tls(view.section("tls"), base),
+        tls=_tls(view.section("tls")),
     )

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from fleetpulse.durations import parse_duration
+from fleetpulse.durations import format_duration, parse_duration
 from fleetpulse.errors import ConfigError, Problem
 
 T = TypeVar("T")
@@ -134,15 +134,29 @@ def _type_name(value: Any) -> str:
     return "a string"
 
 
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A positive duration and where it was set, so a timeout checked against it can name it."""
+
+    seconds: float
+    origin: str  # e.g. "scrape.interval: 10s, line 2" or "scrape.interval: 15s by default"
+
+
 @dataclass(slots=True)
 class Reader:
     """Collects problems for one file while its loader walks it."""
 
     file: str
+    # Relative paths in the file (secret files, TLS files) resolve here; None: the file's folder.
+    # A file_sd file sets the main config's folder, as Prometheus resolves every path there.
+    base: Path | None = None
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, line: int, key: str, message: str) -> None:
         self.problems.append(Problem(self.file, line, key, message))
+
+    def resolve(self, text: str) -> Path:
+        return resolve_path(self.base or Path(self.file).resolve().parent, text)
 
     def raise_if_problems(self) -> None:
         if self.problems:
@@ -219,11 +233,12 @@ class MapView:
             ) from None
 
     def secret(self, key: str) -> str:
-        """A secret from `key` or from the file named by `key_file`; never echoed in errors."""
+        """A secret from `key` or from the file named by `key_file` (relative to the Reader's
+        base); the secret is never echoed in errors, the file's path is."""
         value = self.text(key)
         file_key = f"{key}_file"
         if file_key in self.entries:
-            file_path = self.text(file_key)
+            file_path = self.reader.resolve(self.text(file_key))
             if value:
                 self.reader.problem(
                     self.line_of(file_key),
@@ -231,12 +246,12 @@ class MapView:
                     f"set either {key} or {file_key}, not both",
                 )
             try:
-                return Path(file_path).read_text(encoding="utf-8").strip()
+                return file_path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 self.reader.problem(
                     self.line_of(file_key),
                     self.key_path(file_key),
-                    f"cannot read the secret file: {exc.strerror}",
+                    f"cannot read the secret file {file_path}: {exc.strerror}",
                 )
         return value
 
@@ -262,6 +277,35 @@ class MapView:
             )
             return default
         return seconds
+
+    def interval(self, key: str, inherited: float | Interval) -> Interval:
+        """`key` as an Interval; unset, the `inherited` one (a float: a default of its own)."""
+        node = self.entries.get(key)
+        if node is not None and node.value is not None:
+            fallback = inherited.seconds if isinstance(inherited, Interval) else inherited
+            seconds = self.positive_duration(key, fallback)
+            return Interval(
+                seconds, f"{self.key_path(key)}: {format_duration(seconds)}, line {node.line}"
+            )
+        if isinstance(inherited, Interval):
+            return inherited
+        return Interval(inherited, f"{self.key_path(key)}: {format_duration(inherited)} by default")
+
+    def timeout(self, key: str, interval: Interval) -> float | None:
+        """The `key` the user set, which may not be longer than `interval` (Prometheus' rule);
+        None when unset, so the caller's default applies: min(its default, the interval)."""
+        node = self.entries.get(key)
+        if node is None or node.value is None:
+            return None
+        seconds = self.positive_duration(key, 0.0)
+        if seconds > interval.seconds:
+            self.reader.problem(
+                node.line,
+                self.key_path(key),
+                f"expected a timeout no longer than the interval ({interval.origin})",
+            )
+            return None
+        return seconds or None
 
     def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
         def convert(value: Any) -> int:

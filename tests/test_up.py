@@ -127,7 +127,7 @@ def test_up_refuses_a_broken_config_with_one_line_per_problem(tmp_path: Path) ->
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"error: {config}:3: scrape.intervall: unknown key; expected one of: body_budget, "
-        "body_size_limit, file_sd, interval, label_limit, label_value_length_limit, sample_limit, "
-        "targets, timeout"
+        "body_size_limit, file_sd, file_sd_refresh, interval, label_limit, "
+        "label_value_length_limit, sample_limit, targets, timeout"
     ]
     assert not (tmp_path / "fleetpulse-data").exists()

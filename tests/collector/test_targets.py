@@ -53,5 +53,16 @@ def test_auth_headers_and_timeout_come_from_the_target() -> None:
     )
     assert dict(basic.headers) == {"Authorization": "Basic dTpw"}
     assert "s3" not in repr(bearer) and "dTpw" not in repr(basic)
-    slow = resolve_target(TargetSettings(url="http://a/m", host="a", timeout=30.0), scrape)
-    assert slow.timeout == 10.0  # never longer than the interval
+    slow = resolve_target(
+        TargetSettings(url="http://a/m", host="a", interval=60.0, timeout=30.0), scrape
+    )
+    assert slow.timeout == 30.0
+
+
+@pytest.mark.parametrize(("interval", "timeout"), [(None, 5.0), (2.0, 2.0), (60.0, 5.0)])
+def test_an_unset_timeout_is_the_scrape_timeout_or_the_interval_if_shorter(
+    interval: float | None, timeout: float
+) -> None:
+    scrape = ScrapeSettings(interval=10.0, timeout=5.0)
+    target = resolve_target(TargetSettings(url="http://a/m", host="a", interval=interval), scrape)
+    assert target.timeout == timeout

@@ -258,7 +258,7 @@ def test_target_file_example_is_valid_file_sd(tmp_path: Path) -> None:
     sample = DEPLOY / "config" / "targets" / "example.yaml.sample"
     copy = tmp_path / "example.yaml"
     copy.write_text(sample.read_text())
-    urls = [t.url for t in read_targets_file(copy)]
+    urls = [t.url for t in read_targets_file(copy, tmp_path, 15.0)]
     assert "http://web-1.example.com:9184/metrics" in urls
     assert "http://web-2.example.com:9184/metrics" in urls
 

@@ -98,6 +98,43 @@ def test_mistakes_are_reported_with_file_line_and_key(tmp_path: Path) -> None:
         assert expected in text, text
 
 
+@pytest.mark.parametrize(
+    ("section", "timeout"),
+    [("{interval: 500ms}", 0.5), ("{interval: 1s}", 1.0), ("{interval: 10s}", 8.0), ("{}", 12.0)],
+)
+def test_an_unset_source_timeout_is_80_percent_of_its_interval_and_never_longer(
+    tmp_path: Path, section: str, timeout: float
+) -> None:
+    settings = load(tmp_path, f"exporter:\n  host: {section}\n")
+    assert settings.timeout_of("host") == timeout
+
+
+def test_a_source_timeout_longer_than_the_interval_it_inherits_names_both(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "exporter:\n  interval: 10s\n  host: {timeout: 12s}\n")
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'fleetpulse.yaml'}:3: exporter.host.timeout: expected a timeout no longer "
+        "than the interval (exporter.interval: 10s, line 2)"
+    ]
+    settings = load(tmp_path, "exporter:\n  interval: 10s\n  host: {interval: 20s, timeout: 12s}\n")
+    assert settings.timeout_of("host") == 12.0
+
+
+def test_an_interval_flag_shorter_than_a_configured_source_timeout_is_refused(
+    tmp_path: Path,
+) -> None:
+    settings = load(
+        tmp_path, "exporter:\n  host: {timeout: 8s}\n  disk: {interval: 1m, timeout: 30s}\n"
+    )
+    assert settings_from_args(settings, parse_flags("--interval", "10s")).interval == 10.0
+    with pytest.raises(ConfigError) as caught:
+        settings_from_args(settings, parse_flags("--interval", "5s"))
+    assert [str(p) for p in caught.value.problems] == [
+        "command line: --interval: expected at least exporter.host.timeout (8s), or give host an "
+        "interval of its own"
+    ]
+
+
 def parse_flags(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_exporter_arguments(parser)

@@ -44,7 +44,8 @@ def test_unknown_key_names_file_line_and_the_allowed_keys(tmp_path: Path) -> Non
     path = write(tmp_path, "scrape:\n  interval: 15s\n  tiemout: 5s\n")
     assert problems(path) == [
         f"{path}:3: scrape.tiemout: unknown key; expected one of: body_budget, body_size_limit, "
-        "file_sd, interval, label_limit, label_value_length_limit, sample_limit, targets, timeout"
+        "file_sd, file_sd_refresh, interval, label_limit, label_value_length_limit, sample_limit, "
+        "targets, timeout"
     ]
 
 
@@ -124,15 +125,106 @@ def test_unreadable_secret_file_is_a_problem_without_the_secret(tmp_path: Path) 
     assert line.startswith(f"{path}:2: api.token_file: cannot read the secret file")
 
 
+def test_relative_secret_files_resolve_against_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for name in ("api", "exporter", "target", "password", "influx"):
+        (folder / name).write_text(f"{name}-secret\n")
+    path = write(
+        folder,
+        "api: {token_file: api}\n"
+        "exporter:\n  auth: {bearer_token_file: exporter}\n"
+        "scrape:\n  targets:\n    - url: http://a/m\n      bearer_token_file: target\n"
+        "    - url: http://b/m\n      basic_auth: {username: u, password_file: password}\n"
+        "storage:\n  influxdb: {token_file: influx}\n",
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("..") / "a" / path.name)
+    assert config.api.token == "api-secret"
+    assert config.exporter.auth.bearer_token == "exporter-secret"
+    first, second = config.scrape.targets
+    assert (first.bearer_token, second.basic_auth_password) == ("target-secret", "password-secret")
+    assert config.storage.influxdb.token == "influx-secret"
+
+
+def test_a_missing_secret_file_is_named_with_its_key_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(
+        tmp_path, "scrape:\n  targets:\n    - url: http://a/m\n      bearer_token_file: nope\n"
+    )
+    monkeypatch.chdir(tmp_path.parent)
+    assert problems(path) == [
+        f"{path}:4: scrape.targets[0].bearer_token_file: cannot read the secret file "
+        f"{tmp_path.resolve() / 'nope'}: No such file or directory"
+    ]
+
+
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "scrape:\n  interval: 15s\n  interval: 30s\n")
     assert problems(path) == [f"{path}:3: scrape.interval: duplicate key"]
 
 
-def test_timeout_longer_than_interval_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "scrape:\n  interval: 5s\n  timeout: 10s\n")
+def test_timeout_longer_than_interval_is_refused_on_the_timeouts_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "scrape:\n  interval: 10s\n  timeout: 20s\n")
     assert problems(path) == [
-        f"{path}:3: scrape.timeout: expected a timeout no longer than the interval"
+        f"{path}:3: scrape.timeout: expected a timeout no longer than the interval "
+        "(scrape.interval: 10s, line 2)"
+    ]
+    path = write(tmp_path, "scrape:\n  timeout: 20s\n")
+    assert problems(path) == [
+        f"{path}:2: scrape.timeout: expected a timeout no longer than the interval "
+        "(scrape.interval: 15s by default)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout"), [("1s", 1.0), ("3s", 3.0), ("10s", 5.0), ("1m", 5.0)]
+)
+def test_an_unset_timeout_is_the_default_or_the_interval_if_shorter(
+    tmp_path: Path, interval: str, timeout: float
+) -> None:
+    path = write(tmp_path, f"scrape: {{interval: {interval}}}\n")
+    assert load_config(path).scrape.timeout == timeout
+
+
+def test_a_targets_timeout_may_not_be_longer_than_its_interval(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "scrape:\n  interval: 10s\n  targets:\n"
+        "    - {url: http://a/m, timeout: 20s}\n"
+        "    - url: http://b/m\n      interval: 5s\n      timeout: 6s\n"
+        "    - {url: http://c/m, interval: 30s, timeout: 20s}\n"
+        "    - {url: http://d/m, interval: 1s}\n",
+    )
+    assert problems(path) == [
+        f"{path}:4: scrape.targets[0].timeout: expected a timeout no longer than the interval "
+        "(scrape.interval: 10s, line 2)",
+        f"{path}:7: scrape.targets[1].timeout: expected a timeout no longer than the interval "
+        "(scrape.targets[1].interval: 5s, line 6)",
+    ]
+    path = write(
+        tmp_path,
+        "scrape:\n  interval: 10s\n  targets:\n"
+        "    - {url: http://c/m, interval: 30s, timeout: 20s}\n"
+        "    - {url: http://d/m, interval: 1s}\n",
+    )
+    slow, fast = load_config(path).scrape.targets
+    assert (slow.interval, slow.timeout) == (30.0, 20.0)
+    assert (fast.interval, fast.timeout) == (1.0, None)  # min(scrape.timeout, 1s) when resolved
+
+
+def test_file_sd_refresh_is_a_positive_duration_defaulting_to_5s(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "scrape: {}\n")).scrape.file_sd_refresh == 5.0
+    path = write(tmp_path, "scrape:\n  file_sd_refresh: 30s\n")
+    assert load_config(path).scrape.file_sd_refresh == 30.0
+    path = write(tmp_path, "scrape:\n  file_sd_refresh: 0s\n")
+    assert problems(path) == [
+        f"{path}:2: scrape.file_sd_refresh: expected a duration greater than 0"
     ]
 
 
