@@ -18,7 +18,7 @@ from fleetpulse.listen import listen_arg
 
 
 def add_exporter_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `fleetpulse exporter` beyond -c and --data-dir."""
+    """Flags of `fleetpulse exporter` beyond -c."""
     parser.add_argument(
         "--listen",
         type=listen_arg,

@@ -16,6 +16,7 @@ from exporter.server import make_app
 from exporter.settings import TlsSettings
 from exporter.sources.base import Source
 from fleetpulse.config import ExporterSettings, Listen
+from fleetpulse.errors import ConfigError, Problem
 from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,24 @@ def close_sources(sources: tuple[Source, ...]) -> None:
 
 
 def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+    """The server's context; a file that cannot be read or used is a ConfigError naming it and
+    the flag or key that named it (ssl's own errors name neither)."""
+    problems = []
+    for path, origin in ((tls.cert_file, tls.cert_origin), (tls.key_file, tls.key_origin)):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(*origin, f"cannot read {path}: {exc.strerror}"))
+    if problems:
+        raise ConfigError(problems)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(tls.cert_file, tls.key_file)
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    except ssl.SSLError as exc:
+        why = exc.reason.lower().replace("_", " ") if exc.reason else "not PEM"
+        message = f"cannot use {tls.cert_file} with the key {tls.key_file}: {why}"
+        raise ConfigError([Problem(*tls.cert_origin, message)]) from None
     return context
 
 

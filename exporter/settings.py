@@ -110,6 +110,9 @@ class DockerSettings:
 class TlsSettings:
     cert_file: Path
     key_file: Path
+    # where each file was named, (file, line, key), so an unreadable one is reported there
+    cert_origin: tuple[str, int, str] = ("command line", 0, "--tls-cert-file")
+    key_origin: tuple[str, int, str] = ("command line", 0, "--tls-key-file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,12 @@ def _tls(view: MapView) -> TlsSettings | None:
         missing = "key_file" if cert else "cert_file"
         view.reader.problem(view.line, view.key_path(missing), "required: TLS needs both files")
         return None
-    return TlsSettings(view.reader.resolve(cert), view.reader.resolve(key))
+    return TlsSettings(
+        view.reader.resolve(cert),
+        view.reader.resolve(key),
+        (view.reader.file, view.line_of("cert_file"), view.key_path("cert_file")),
+        (view.reader.file, view.line_of("key_file"), view.key_path("key_file")),
+    )
 
 
 def parse_exporter(view: MapView) -> ExporterSettings:

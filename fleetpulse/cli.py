@@ -83,7 +83,13 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 def cmd_notify_test(args: argparse.Namespace) -> int:
     from alerting.main import run_notify_test
 
-    return run_notify_test(read_config(args), args)
+    config = read_config(args)
+    if config.source is None:  # the defaults have no channels: say why, not "defines: none"
+        raise FleetPulseError(
+            "no config file: notify test reads alerting.channels from fleetpulse.yaml "
+            f"(none in {Path.cwd()}); pass -c FILE"
+        )
+    return run_notify_test(config, args)
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +149,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return 0
 
 
-def add_service_options(parser: argparse.ArgumentParser) -> None:
+def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         "--config",
@@ -151,6 +157,11 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="fleetpulse.yaml to read (default: ./fleetpulse.yaml if present)",
     )
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """-c and --data-dir: for the commands that keep data (up, collector, alerting)."""
+    add_config_option(parser)
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -204,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the per-host exporter (/metrics, /logs, /healthz)",
         description="Serve this host's metrics in the Prometheus text format.",
     )
-    add_service_options(exporter)
+    add_config_option(exporter)
     add_exporter_arguments(exporter)
     exporter.set_defaults(func=cmd_exporter)
 
@@ -258,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a test notification through a channel",
         description="Send a test notification and report success or the channel's error.",
     )
-    add_service_options(notify_test)
+    add_config_option(notify_test)
     notify_test.add_argument("channel", metavar="CHANNEL", help="a name under alerting.channels")
     notify_test.set_defaults(func=cmd_notify_test)
 
@@ -326,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="create buckets, retention and downsampling tasks (idempotent)",
         description="Create the buckets, their retention and the Flux downsampling tasks.",
     )
-    add_service_options(setup)
+    add_config_option(setup)
     setup.set_defaults(func=cmd_influx_setup)
     return parser
 

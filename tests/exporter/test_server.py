@@ -27,6 +27,7 @@ from exporter.settings import (
 )
 from exporter.sources.base import family
 from fleetpulse.config import load_config
+from fleetpulse.errors import ConfigError
 from fleetpulse.httpauth import AuthSettings
 from fleetpulse.listen import Listen
 from fleetpulse.service import start_site
@@ -199,11 +200,25 @@ async def test_tls_with_a_self_signed_cert_made_in_the_test(tmp_path: Path) -> N
             await get(running.url.replace("https://", "http://"))
 
 
-async def test_unreadable_tls_key_refuses_to_start(tmp_path: Path) -> None:
+async def test_unreadable_or_mismatched_tls_files_refuse_to_start_naming_them(
+    tmp_path: Path,
+) -> None:
     tls = self_signed(tmp_path)
     broken = TlsSettings(tls.cert_file, tmp_path / "missing.key")
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError) as caught:
         await start_exporter(local_settings(tls=broken))
+    assert str(caught.value) == (
+        f"command line: --tls-key-file: cannot read {tmp_path / 'missing.key'}: "
+        "No such file or directory"
+    )
+    (tmp_path / "other").mkdir()
+    other = self_signed(tmp_path / "other")
+    with pytest.raises(ConfigError) as caught:
+        await start_exporter(local_settings(tls=TlsSettings(tls.cert_file, other.key_file)))
+    assert str(caught.value) == (
+        f"command line: --tls-cert-file: cannot use {tls.cert_file} with the key "
+        f"{other.key_file}: key values mismatch"
+    )
 
 
 async def test_absent_engine_counts_errors_and_host_metrics_still_flow(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from fleetpulse.cli import build_parser, main
+from tests.support.cli import run_cli
+from tests.support.tls import self_signed
 
 COMMANDS = [
     ["up"],
@@ -72,3 +74,52 @@ def test_bad_rule_file_stops_up_with_file_and_line(
     assert capsys.readouterr().err.strip() == (
         f"error: {rules / 'host.yaml'}:4: groups[0].rules[0].alert: required: the alert's name"
     )
+
+
+@pytest.mark.parametrize("command", [["exporter"], ["notify", "test", "ops"], ["influx", "setup"]])
+def test_commands_that_keep_no_data_refuse_data_dir(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--data-dir", "x"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --data-dir x" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command[:2], "--help"])
+    assert "--data-dir" not in capsys.readouterr().out
+
+
+async def test_an_unreadable_tls_file_is_named_with_its_flag(tmp_path: Path) -> None:
+    tls = self_signed(tmp_path)
+    code, _, err = await run_cli(
+        "exporter", "--listen", "127.0.0.1:0", "--tls-cert-file", "nope.crt",
+        "--tls-key-file", str(tls.key_file), cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "error: command line: --tls-cert-file: cannot read nope.crt: No such file or directory"
+    ]
+
+
+async def test_an_unreadable_tls_file_is_named_with_its_key_and_line(tmp_path: Path) -> None:
+    self_signed(tmp_path)
+    config = tmp_path / "fleetpulse.yaml"
+    config.write_text(
+        "exporter:\n  listen: 127.0.0.1:0\n  tls:\n    cert_file: cert.pem\n"
+        "    key_file: keys/nope.key\n"
+    )
+    code, _, err = await run_cli("exporter", "-c", str(config))
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"error: {config}:5: exporter.tls.key_file: cannot read "
+        f"{tmp_path / 'keys' / 'nope.key'}: No such file or directory"
+    ]
+
+
+async def test_notify_test_without_a_config_file_says_so(tmp_path: Path) -> None:
+    code, out, err = await run_cli("notify", "test", "ops", cwd=tmp_path)
+    assert (code, out) == (1, "")
+    assert err.strip().splitlines() == [
+        "error: no config file: notify test reads alerting.channels from fleetpulse.yaml "
+        f"(none in {tmp_path}); pass -c FILE"
+    ]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of `python -m fleetpulse ARGS` (60 s at most)."""
+async def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of `python -m fleetpulse ARGS` run in `cwd` (60 s at most)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -15,6 +16,7 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
