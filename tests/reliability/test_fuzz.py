@@ -49,7 +49,7 @@ CONFIG_KEYS = [
     "bucket", "timeout", "batch_size", "flush_interval", "max_retries", "spool_max_bytes",
     "retention", "raw", "hourly", "daily", "scrape", "interval", "targets", "host", "labels",
     "bearer_token", "bearer_token_file", "basic_auth", "username", "password_file",
-    "tls_ca_file", "tls_insecure", "file_sd", "alerting", "rules", "channels",
+    "tls_ca_file", "tls_insecure", "file_sd", "file_sd_refresh", "alerting", "rules", "channels",
     "default_channels", "api", "listen", "exporter", "auth", "tls", "cert_file", "key_file",
     "job", "containers", "include", "exclude", "x", "",
 ]  # fmt: skip
