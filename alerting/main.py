@@ -32,7 +32,8 @@ async def serve_alerting(config: Config, data_dir: Path) -> None:
     try:
         task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
         print(
-            f"FleetPulse alerting: {len(engine.rules)} rules in {engine.files} files, "
+            f"FleetPulse alerting: {len(engine.rules)} rules in {engine.files} files "
+            f"({config.alerting.rules_origin()}), "
             f"store {describe_storage(config, data_dir)}, "
             f"channels {', '.join(config.alerting.channel_names()) or 'none'}",
             flush=True,

@@ -81,8 +81,11 @@ class RuleSet:
         return [rule for group in self.groups for rule in group.rules]
 
 
-def rule_files(paths: tuple[Path, ...]) -> list[Path]:
-    """Every rule file under `paths` (folders are searched for *.yaml / *.yml), sorted."""
+def rule_files(paths: tuple[Path, ...], source: tuple[str, int] | None = None) -> list[Path]:
+    """Every rule file under `paths` (folders are searched for *.yaml / *.yml), sorted.
+
+    `source` is the (file, line) of the config's alerting.rules, named in a missing path's
+    error so it says which line to fix."""
     files: list[Path] = []
     problems = []
     for path in paths:
@@ -97,6 +100,15 @@ def rule_files(paths: tuple[Path, ...]) -> list[Path]:
             )
         elif path.is_file():
             files.append(path)
+        elif source is not None:
+            problems.append(
+                Problem(
+                    *source,
+                    "alerting.rules",
+                    f"{path}: no such rule file or folder; fix the path, or remove the key to "
+                    "use a rules/ folder beside the config or else the built-in rules",
+                )
+            )
         else:
             problems.append(Problem(str(path), 0, "", "no such rule file or folder"))
     if problems:
@@ -260,8 +272,11 @@ def load_ruleset(
     paths: tuple[Path, ...],
     channels: tuple[str, ...] | None = None,
     default_interval: float = 15.0,
+    source: tuple[str, int] | None = None,
 ) -> RuleSet:
-    """Thresholds and every rule file under `paths`; ConfigError lists every problem."""
+    """Thresholds and every rule file under `paths`; ConfigError lists every problem.
+
+    `source`: where the config set `paths` (see `rule_files`)."""
     problems: list[Problem] = []
     thresholds = Thresholds()
     thresholds_path = find_thresholds_file(paths)
@@ -270,7 +285,7 @@ def load_ruleset(
             thresholds = load_thresholds(thresholds_path)
         except ConfigError as exc:
             problems += exc.problems
-    files = rule_files(paths)
+    files = rule_files(paths, source)
     groups: list[Group] = []
     seen: dict[str, str] = {}
     for path in files:

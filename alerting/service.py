@@ -121,7 +121,10 @@ class AlertEngine:
         """Load rules and thresholds; raises ConfigError with file:line on any mistake."""
         self._signature = files_signature(self.settings.rules)
         self.ruleset = load_ruleset(
-            self.settings.rules, self.settings.channel_names(), self.settings.interval
+            self.settings.rules,
+            self.settings.channel_names(),
+            self.settings.interval,
+            self.settings.rules_source,
         )
         self._matches = {}  # only to let the removed rules' answers go
         log.info("rules loaded rules=%d files=%d", len(self.rules), self.files)

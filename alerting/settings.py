@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from fleetpulse.defaults import BUILTIN_RULES
 from fleetpulse.yamlfile import MapView, Node, resolve_path
 
 ALERTING_KEYS = frozenset(
@@ -47,7 +48,10 @@ class ChannelSettings:
 
 @dataclass(frozen=True, slots=True)
 class AlertingSettings:
-    rules: tuple[Path, ...] = (Path("rules"),)
+    rules: tuple[Path, ...] = (BUILTIN_RULES,)
+    # (file, line) of alerting.rules, so a missing path is reported where it was written;
+    # None: not configured, so a rules/ folder beside the config or the built-in set
+    rules_source: tuple[str, int] | None = None
     interval: float = 15.0
     channels: tuple[ChannelSettings, ...] = field(default=(), repr=False)
     default_channels: tuple[str, ...] = ()
@@ -58,6 +62,20 @@ class AlertingSettings:
 
     def channel_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.channels)
+
+    def rules_origin(self) -> str:
+        """Where the rules come from, for the start banners."""
+        if self.rules == (BUILTIN_RULES,):
+            return "built-in; `fleetpulse init` writes a copy to edit"
+        return ", ".join(str(p) for p in self.rules)
+
+
+def default_rules(base: Path) -> tuple[Path, ...]:
+    """The rules when none are configured: a rules/ folder in `base` (the config's folder, or
+    the working directory without a config), else the built-in set, so an installed
+    FleetPulse runs from any folder."""
+    beside = base / "rules"
+    return (beside,) if beside.is_dir() else (BUILTIN_RULES,)
 
 
 class ForwardApprise(logging.Handler):
@@ -267,13 +285,12 @@ def parse_alerting(view: MapView, base: Path) -> AlertingSettings:
                 view.key_path("default_channels"),
                 f"unknown channel {name!r}; define it under alerting.channels",
             )
-    rules = (
-        tuple(resolve_path(base, p) for p in view.text_list("rules"))
-        if "rules" in view
-        else (resolve_path(base, "rules"),)
-    )
+    configured = "rules" in view
     return AlertingSettings(
-        rules=rules,
+        rules=tuple(resolve_path(base, p) for p in view.text_list("rules"))
+        if configured
+        else default_rules(base),
+        rules_source=(view.reader.file, view.line_of("rules")) if configured else None,
         interval=view.positive_duration("interval", defaults.interval),
         channels=channels,
         default_channels=default_channels,

@@ -43,6 +43,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from fleetpulse.init import run_init
+
+    run_init(args.dir, sys.stdout)
+    return EXIT_OK
+
+
 def cmd_exporter(args: argparse.Namespace) -> int:
     from exporter.main import run_exporter
 
@@ -209,6 +216,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="API address (default: api.listen, else 127.0.0.1:9185)",
     )
     up.set_defaults(func=cmd_up)
+
+    init = commands.add_parser(
+        "init",
+        help="write a starter fleetpulse.yaml and a copy of the built-in rules to edit",
+        description="Write a commented fleetpulse.yaml and rules/ (the built-in rules, "
+        "thresholds.yaml and the rules' unit tests) into DIR. Nothing is overwritten: if one "
+        "of the files exists, nothing is written.",
+    )
+    init.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="where to write them, made if missing (default: the current folder)",
+    )
+    init.set_defaults(func=cmd_init)
 
     exporter = commands.add_parser(
         "exporter",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from alerting.settings import AlertingSettings, parse_alerting
+from alerting.settings import AlertingSettings, default_rules, parse_alerting
 from collector.storage.settings import (
     InfluxSettings,
     RetentionSettings,
@@ -99,9 +99,10 @@ TOP_KEYS = frozenset({"storage", "retention", "scrape", "alerting", "api", "expo
 
 
 def load_config(path: Path | None) -> Config:
-    """The config in `path`, or the defaults when `path` is None. Raises ConfigError."""
+    """The config in `path`, or the defaults when `path` is None (then a rules/ folder in the
+    working directory stands in for one beside the config file). Raises ConfigError."""
     if path is None:
-        return Config()
+        return Config(alerting=AlertingSettings(rules=default_rules(Path())))
     root = load_yaml(path)
     reader = Reader(str(path))
     config = config_from_tree(root, reader, base=path.resolve().parent)

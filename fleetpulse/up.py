@@ -64,7 +64,7 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 "configured), "
                 f"every {format_duration(config.scrape.interval)}\n"
                 f"  rules     {len(engine.rules)} in {engine.files} files "
-                f"({', '.join(str(p) for p in engine_settings.rules)})\n"
+                f"({engine_settings.rules_origin()})\n"
                 "Press Ctrl-C to stop.",
                 file=out,
                 flush=True,

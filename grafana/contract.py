@@ -14,12 +14,14 @@ from alerting.thresholds import Level, Thresholds
 from collector.storage.port import AGENT_LOGS, ALERT_EVENTS
 from collector.storage.settings import InfluxSettings, RetentionSettings
 from collector.storage.tiers import TIER_BY_NAME, TIERS, Tier
+from fleetpulse.defaults import BUILTIN_RULES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GRAFANA_DIR = REPO_ROOT / "grafana"
 DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
 PROVISIONING_DIR = GRAFANA_DIR / "provisioning"
-DEFAULT_THRESHOLDS_FILE = REPO_ROOT / "rules" / "thresholds.yaml"
+# the built-in rules' thresholds: the levels a user's rules/thresholds.yaml starts from
+DEFAULT_THRESHOLDS_FILE = BUILTIN_RULES / "thresholds.yaml"
 
 DATASOURCE_UID = "fleetpulse-influxdb"
 DATASOURCE_TYPE = "influxdb"

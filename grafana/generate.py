@@ -1,6 +1,7 @@
 """Write (or with --check, verify) the dashboards and provisioning files under grafana/.
 
-python -m grafana.generate            # after changing rules/thresholds.yaml or the code
+python -m grafana.generate            # after changing the built-in thresholds or the code
+python -m grafana.generate --thresholds rules/thresholds.yaml --out /srv/grafana   # your levels
 python -m grafana.generate --check    # exit 1 when a committed file is stale
 python -m grafana.generate -c fleetpulse.yaml --out /srv/grafana   # your retention, bucket
 """
@@ -76,7 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "-c", "--config", type=Path, help="fleetpulse.yaml (retention, bucket, org)"
     )
-    parser.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS_FILE)
+    parser.add_argument(
+        "--thresholds",
+        type=Path,
+        default=DEFAULT_THRESHOLDS_FILE,
+        help="the thresholds.yaml to draw (default: the built-in rules' one)",
+    )
     parser.add_argument("--out", type=Path, default=GRAFANA_DIR, help="default: grafana/")
     parser.add_argument("--check", action="store_true", help="exit 1 when a file is stale")
     args = parser.parse_args(argv)

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def fetch_json(url: str) -> dict:  # type: ignore[type-arg]
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -73,11 +71,11 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, err
 
 
-CONFIG = f"""
-scrape: {{interval: 1s, timeout: 1s}}
-exporter: {{listen: "127.0.0.1:0", interval: 1s}}
-api: {{listen: "127.0.0.1:0"}}
-alerting: {{rules: ["{ROOT / "rules"}"]}}
+# no alerting.rules and no rules/ beside it: the built-in rules and their thresholds
+CONFIG = """
+scrape: {interval: 1s, timeout: 1s}
+exporter: {listen: "127.0.0.1:0", interval: 1s}
+api: {listen: "127.0.0.1:0"}
 """
 
 

@@ -76,7 +76,9 @@ async def test_alerting_service_notifies_reloads_on_sighup_and_stops_on_sigterm(
         ]
         try:
             await wait_for(lambda: out, within=30, what="the banner")
-            assert out[0].startswith("FleetPulse alerting: 1 rules in 1 files, store sqlite")
+            assert out[0].startswith(
+                f"FleetPulse alerting: 1 rules in 1 files ({rules}), store sqlite"
+            )
             labels = make_labels({"host": "oven", "job": "j"})
             deadline = time.monotonic() + 30
             while not recorder.received:

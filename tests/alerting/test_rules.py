@@ -9,9 +9,9 @@ import pytest
 
 from alerting.rules import load_ruleset
 from fleetpulse.cli import main
+from fleetpulse.defaults import BUILTIN_RULES
 from fleetpulse.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
 THRESHOLDS = "thresholds:\n  defaults:\n    cpu: {warning: 70, critical: 85}\n"
 
 BROKEN = """\
@@ -117,7 +117,7 @@ def test_severity_with_a_thresholds_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_shipped_rules_load_with_a_summary_on_every_rule() -> None:
-    ruleset = load_ruleset((ROOT / "rules",))
+    ruleset = load_ruleset((BUILTIN_RULES,))
     names = {rule.alert for rule in ruleset.rules}
     assert {
         "HostDown",
@@ -135,10 +135,10 @@ def test_shipped_rules_load_with_a_summary_on_every_rule() -> None:
 
 
 def test_rules_check_prints_one_summary_line_per_file(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rules", "check", str(ROOT / "rules")]) == 0
+    assert main(["rules", "check", str(BUILTIN_RULES)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert f"{ROOT / 'rules' / 'host.yaml'}: ok, 5 rules in 1 groups" in out
-    assert any(line.startswith(f"{ROOT / 'rules' / 'thresholds.yaml'}: ok") for line in out)
+    assert f"{BUILTIN_RULES / 'host.yaml'}: ok, 5 rules in 1 groups" in out
+    assert any(line.startswith(f"{BUILTIN_RULES / 'thresholds.yaml'}: ok") for line in out)
 
 
 def test_rules_check_prints_every_error_and_exits_1(

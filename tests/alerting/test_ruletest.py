@@ -11,6 +11,7 @@ import pytest
 
 from alerting.ruletest import expand_values, load_test_file, run_test_file
 from fleetpulse.cli import main
+from fleetpulse.defaults import BUILTIN_RULES
 from fleetpulse.errors import ConfigError
 
 
@@ -24,8 +25,7 @@ def alerting_log_level_restored() -> Iterator[None]:
     logger.setLevel(level)
 
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted((ROOT / "rules" / "tests").glob("*.test.yaml"))
+SHIPPED = sorted((BUILTIN_RULES / "tests").glob("*.test.yaml"))
 
 
 def test_compact_values_expand_like_promtool() -> None:
@@ -59,7 +59,7 @@ def test_every_shipped_rule_file_has_tests() -> None:
     tested = set()
     for path in SHIPPED:
         tested |= {p.name for p in load_test_file(path).rule_files}
-    shipped = {p.name for p in (ROOT / "rules").glob("*.yaml") if p.name != "thresholds.yaml"}
+    shipped = {p.name for p in BUILTIN_RULES.glob("*.yaml") if p.name != "thresholds.yaml"}
     assert shipped <= tested
 
 
@@ -83,7 +83,7 @@ def test_a_failing_rule_test_says_what_was_expected_and_what_came_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "cpu.test.yaml"
-    path.write_text(FAILING.format(rules=ROOT / "rules" / "host.yaml"))
+    path.write_text(FAILING.format(rules=BUILTIN_RULES / "host.yaml"))
     assert main(["rules", "test", str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [
@@ -100,7 +100,7 @@ def test_a_failing_rule_test_says_what_was_expected_and_what_came_and_exits_1(
 
 def test_a_bad_test_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.test.yaml"
-    path.write_text(FAILING.format(rules=ROOT / "rules" / "host.yaml").replace("95x10", "95 oops"))
+    path.write_text(FAILING.format(rules=BUILTIN_RULES / "host.yaml").replace("95x10", "95 oops"))
     with pytest.raises(ConfigError) as caught:
         load_test_file(path)
     assert str(caught.value).startswith(f"{path}:8: tests[0].input_series.host_cpu_usage")

@@ -11,6 +11,7 @@ from tests.support.cli import run_cli
 from tests.support.tls import self_signed
 
 COMMANDS = [
+    ["init"],
     ["up"],
     ["exporter"],
     ["collector"],

@@ -5,6 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleetpulse.config import Config, Listen, load_config
+from fleetpulse.defaults import BUILTIN_RULES
 from fleetpulse.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def test_example_config_loads_and_resolves_paths_beside_it(monkeypatch: pytest.M
     assert config.storage.influxdb.token == "t0ken"
     assert config.scrape.targets[0].host == "web-1"
     assert config.scrape.targets[0].labels == (("role", "game"),)
-    assert config.alerting.rules == (ROOT / "rules",)
+    assert config.alerting.rules == (BUILTIN_RULES,)  # no rules/ beside it
     assert config.exporter.listen_set is True
 
 
