@@ -14,7 +14,14 @@ from aiohttp import web
 from prometheus_client.exposition import generate_latest
 
 from alerting.api import add_alert_routes
-from collector.api_context import CONTEXT, ApiContext, BadParameter, error, time_param
+from collector.api_context import (
+    CONTEXT,
+    ApiContext,
+    BadParameter,
+    error,
+    time_param,
+    unknown_host,
+)
 from collector.api_logs import add_log_routes
 from collector.storage.port import (
     AGGREGATES,
@@ -150,10 +157,8 @@ async def history(request: web.Request) -> web.Response:
         raise BadParameter("format", "expected json or csv")
     wants_csv = output == "csv" or (not output and "text/csv" in request.headers.get("Accept", ""))
 
-    if await ctx.storage.last_seen(host) is None and not await ctx.storage.query_latest(
-        Selector("up").with_matcher("host", host), 0
-    ):
-        return error(404, f"unknown host {host!r}; GET /api/v1/hosts lists the known hosts")
+    if (missing := await unknown_host(ctx.storage, host)) is not None:
+        return missing
     query = RangeQuery(selector.with_matcher("host", host), start, end, step_ms, aggregate)
     result = await ctx.storage.query_range(query)
     if wants_csv:

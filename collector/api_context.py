@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from alerting.thresholds import Thresholds
 from collector.storage.port import Storage
+from fleetpulse.selector import Selector
 from fleetpulse.timeutil import parse_time
 
 
@@ -31,6 +32,15 @@ CONTEXT = web.AppKey("context", ApiContext)
 
 def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def unknown_host(storage: Storage, host: str) -> web.Response | None:
+    """The 404 for a host that was never scraped (no `up` sample at all), else None."""
+    if await storage.last_seen(host) is None and not await storage.query_latest(
+        Selector("up").with_matcher("host", host), 0
+    ):
+        return error(404, f"unknown host {host!r}; GET /api/v1/hosts lists the known hosts")
+    return None
 
 
 def time_param(request: web.Request, name: str, default: str, now: int | None = None) -> int:

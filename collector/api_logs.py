@@ -1,7 +1,7 @@
 """Agent logs in the API: `/api/v1/hosts/{host}/logs` and `…/logs/stream`, from storage.
 
 The stream goes through the collector, so a person needs no network path to every host, and
-lines from a host that went down stay readable.
+lines from a host that went down stay readable. A host never scraped is a 404, as in history.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.api_context import CONTEXT, BadParameter, time_param
+from collector.api_context import CONTEXT, BadParameter, time_param, unknown_host
 from collector.storage.port import AGENT_LOGS, Event
 from fleetpulse.selector import Selector, make_matcher
 from fleetpulse.timeutil import format_time, now_ms
@@ -64,6 +64,8 @@ async def host_logs(request: web.Request) -> web.Response:
     except ValueError:
         raise BadParameter("limit", "expected a whole number") from None
     level, query = filters(request)
+    if (missing := await unknown_host(ctx.storage, host)) is not None:
+        return missing
     events = await ctx.storage.query_events(AGENT_LOGS, start, now, host_selector(host), 100_000)
     lines = [line for line in map(line_json, events) if keep(line, level, query)]
     return web.json_response({"host": host, "lines": lines[-max(1, min(limit, 100_000)) :]})
@@ -76,6 +78,8 @@ async def host_logs_stream(request: web.Request) -> web.StreamResponse:
     level, query = filters(request)
     last_id = request.headers.get("Last-Event-ID", "")
     cursor = int(last_id) if last_id.isdigit() else time_param(request, "since", "-5m") - 1
+    if (missing := await unknown_host(ctx.storage, host)) is not None:
+        return missing
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )

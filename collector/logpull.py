@@ -5,6 +5,11 @@ kept in a small JSON file under the data dir, written atomically after the lines
 so a collector restart resumes where it stopped and an exporter restart (new instance) starts
 over from its first line. Lines logged while the collector was down wait in the exporter's
 ring buffer.
+
+Only targets whose /metrics answer carries the FleetPulse-Exporter header are asked (the
+Collector checks): node_exporter, cAdvisor or an app never see a /logs request. A target that
+sends the header but whose /logs is not ours (a 404, an HTML page, other JSON: a proxy in
+front, a path rewritten) is asked again only an hour later, and logged once per hour.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import asyncio
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,12 +28,19 @@ import aiohttp
 
 from collector.storage.port import AGENT_LOGS, Event, Storage, StorageError
 from collector.targets import Target
+from fleetpulse.durations import format_duration
+from fleetpulse.headers import INSTANCE_HEADER
 from fleetpulse.samples import make_labels
 
 log = logging.getLogger(__name__)
-INSTANCE_HEADER = "FleetPulse-Log-Instance"
 PAGE = 1000
 MAX_PAGES = 100
+NOT_OURS_BACKOFF = 3600.0  # seconds before a /logs that is not ours is asked again
+LOG_CONTENT_TYPE = "application/x-ndjson"
+
+
+class NotOurLogs(Exception):
+    """A /logs answer that is not a FleetPulse exporter's; the message says what it was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +106,80 @@ async def fetch_lines(
         allow_redirects=False,
     ) as response:
         if response.status == 404:
-            return "", []  # an exporter without /logs (older, or another vendor's)
+            raise NotOurLogs("HTTP 404")
         response.raise_for_status()
         instance = response.headers.get(INSTANCE_HEADER, "")
+        content_type = response.headers.get("Content-Type", "")
+        if not instance or not content_type.startswith(LOG_CONTENT_TYPE):
+            raise NotOurLogs(f"Content-Type {content_type or 'none'} without {INSTANCE_HEADER}")
         text = await response.text()
-    return instance, [json.loads(row) for row in text.splitlines() if row.strip()]
+    try:
+        lines = [json.loads(row) for row in text.splitlines() if row.strip()]
+    except ValueError:
+        raise NotOurLogs("a line that is not JSON") from None
+    if not all(isinstance(line, dict) and "seq" in line and "ts" in line for line in lines):
+        raise NotOurLogs("a line without seq and ts")
+    return instance, lines
+
+
+class PullHealth:
+    """How each target's /logs answered lately, so that a failing one does not fill the log.
+
+    A /logs that is not ours makes the target wait `backoff` seconds, logged once per wait.
+    Other failures (refused, timeout, HTTP 5xx) are tried again after the next good scrape,
+    logged when they start or change and at debug level while they repeat.
+    """
+
+    def __init__(
+        self, backoff: float = NOT_OURS_BACKOFF, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.backoff = backoff
+        self.clock = clock
+        self._retry_at: dict[str, float] = {}
+        self._failing: dict[str, str] = {}  # target key -> the reason of its last failure
+
+    def due(self, target: Target) -> bool:
+        return self.clock() >= self._retry_at.get(target.key, 0.0)
+
+    def not_ours(self, target: Target, reason: str) -> None:
+        self._retry_at[target.key] = self.clock() + self.backoff
+        self._failing.pop(target.key, None)
+        log.info(
+            "log pull paused, /logs is not a FleetPulse exporter's host=%s url=%s reason=%s "
+            "retry_in=%s",
+            target.host,
+            logs_url(target.url),
+            reason,
+            format_duration(self.backoff),
+        )
+
+    def failed(self, target: Target, reason: str) -> None:
+        again = self._failing.get(target.key) == reason
+        self._failing[target.key] = reason
+        log.log(
+            logging.DEBUG if again else logging.INFO,
+            "log pull failed host=%s url=%s error=%s",
+            target.host,
+            logs_url(target.url),
+            reason,
+        )
+
+    def succeeded(self, target: Target) -> None:
+        self._retry_at.pop(target.key, None)
+        if self._failing.pop(target.key, None) is not None:
+            log.info("log pull recovered host=%s url=%s", target.host, logs_url(target.url))
 
 
 async def pull_logs(
-    session: aiohttp.ClientSession, target: Target, storage: Storage, cursors: LogCursors
+    session: aiohttp.ClientSession,
+    target: Target,
+    storage: Storage,
+    cursors: LogCursors,
+    health: PullHealth | None = None,
 ) -> int:
-    """Store the target's new lines; returns how many. Failures are logged, never raised."""
+    """Store the target's new lines; returns how many. Failures are logged through `health`
+    (the Collector keeps one across pulls; a lone pull gets its own), never raised."""
+    health = health or PullHealth()
     cursor = cursors.get(target.key)
     stored = 0
     try:
@@ -121,16 +198,15 @@ async def pull_logs(
             if len(lines) < PAGE:
                 break
             instance, lines = await fetch_lines(session, target, last)
+    except NotOurLogs as exc:
+        health.not_ours(target, str(exc))
     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
-        log.info(
-            "log pull failed host=%s url=%s error=%s",
-            target.host,
-            logs_url(target.url),
-            exc or type(exc).__name__,
-        )
+        health.failed(target, str(exc) or type(exc).__name__)
     except StorageError as exc:
         # the cursor did not move, so these lines are fetched again next time
         log.warning("log lines not stored host=%s error=%s", target.host, exc)
     except OSError as exc:
         log.warning("log cursor not saved host=%s error=%s", target.host, exc)
+    else:
+        health.succeeded(target)
     return stored

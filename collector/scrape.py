@@ -1,8 +1,9 @@
 """Scrape loops: one asyncio task per target, on a stable slot, writing every scrape's outcome.
 
 Every scrape, good or bad, yields `up`, `scrape_duration_seconds` and
-`scrape_samples_scraped`. A failed scrape logs one line with the reason and never delays
-the other targets.
+`scrape_samples_scraped`. A failed scrape never delays the other targets; a target that starts
+failing (or fails for a new reason) logs one warning with the reason, its repeats go to the
+debug log, and its recovery logs one line.
 
 A hostile target cannot hurt the others: a body is cut at the target's size limit, every body
 in flight draws on one byte budget shared by all scrape loops, and a body with too many
@@ -26,6 +27,7 @@ import aiohttp
 
 from collector.parse import ParsedSample, ParseError, parse_exposition
 from collector.targets import Target
+from fleetpulse.headers import EXPORTER_HEADER
 from fleetpulse.samples import Labels, Sample
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class ScrapeResult:
     up: bool
     duration: float
     reason: str = ""
+    exporter: str = ""  # the version a FleetPulse exporter names in its header; else empty
 
 
 class BodyBudget:
@@ -123,8 +126,9 @@ class LabelMerger:
 
 async def fetch(
     session: aiohttp.ClientSession, target: Target, body_limit: int, lease: BodyLease | None = None
-) -> tuple[bytes, bool]:
-    """The body and whether it is OpenMetrics; raises ScrapeFailed with a reason."""
+) -> tuple[bytes, bool, str]:
+    """The body, whether it is OpenMetrics and the FleetPulse exporter version the target names
+    (empty for any other exporter); raises ScrapeFailed with a reason."""
     try:
         async with session.get(
             target.url,
@@ -145,7 +149,7 @@ async def fetch(
                     lease.take(len(chunk))
                 chunks.append(chunk)
             openmetrics = "application/openmetrics-text" in response.headers.get("Content-Type", "")
-            return b"".join(chunks), openmetrics
+            return b"".join(chunks), openmetrics, response.headers.get(EXPORTER_HEADER, "")
     except TimeoutError:
         raise ScrapeFailed(f"timeout after {target.timeout:g}s") from None
     except aiohttp.ClientConnectorError as exc:
@@ -223,10 +227,11 @@ async def scrape_target(
     ts = time.time_ns() // 1_000_000
     samples: list[Sample] = []
     reason = ""
+    exporter = ""
     lease = budget.lease() if budget is not None else None
     try:
         limit = body_limit if body_limit is not None else target.body_size_limit
-        body, openmetrics = await fetch(session, target, limit, lease)
+        body, openmetrics, exporter = await fetch(session, target, limit, lease)
         parsed = parse_exposition(body, openmetrics=openmetrics)
         check_limits(parsed, target, body)
         del body
@@ -254,7 +259,7 @@ async def scrape_target(
         Sample("scrape_duration_seconds", target.labels, duration, ts),
         Sample("scrape_samples_scraped", target.labels, float(scraped), ts),
     ]
-    return ScrapeResult(samples, up, duration, reason)
+    return ScrapeResult(samples, up, duration, reason, exporter)
 
 
 class ScrapeLoop:
@@ -274,7 +279,8 @@ class ScrapeLoop:
         self.on_result = on_result
         self.budget = budget  # shared by all loops; None: only the per-target body limit
         self.merger = LabelMerger(target.labels)
-        self._was_up: bool | None = None
+        self._failures = 0  # in a row, up to the last scrape
+        self._last_reason = ""
 
     def next_slot(self, now: float) -> float:
         interval = self.target.interval
@@ -292,16 +298,29 @@ class ScrapeLoop:
         )
         target = self.target
         if not result.up:
-            log.warning(
+            # a dead target fails every interval: a warning when it starts failing or fails
+            # differently, the repeats only at debug level
+            again = self._failures > 0 and result.reason == self._last_reason
+            log.log(
+                logging.DEBUG if again else logging.WARNING,
                 "scrape failed host=%s job=%s url=%s reason=%s",
                 target.host,
                 target.job,
                 target.url,
                 result.reason,
             )
-        elif self._was_up is False:
-            log.info("scrape recovered host=%s job=%s url=%s", target.host, target.job, target.url)
-        self._was_up = result.up
+            self._failures += 1
+            self._last_reason = result.reason
+        elif self._failures:
+            log.info(
+                "target up again after %d failures host=%s job=%s url=%s",
+                self._failures,
+                target.host,
+                target.job,
+                target.url,
+            )
+            self._failures = 0
+            self._last_reason = ""
         if self.on_result is not None:
             self.on_result(target, result)
         await self.sink(result.samples)

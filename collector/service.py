@@ -20,7 +20,7 @@ from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.file_sd import FileDiscovery, watch_files
-from collector.logpull import LogCursors, pull_logs
+from collector.logpull import LogCursors, PullHealth, pull_logs
 from collector.rollup import run_rollups
 from collector.scrape import BodyBudget, ScrapeLoop, ScrapeResult
 from collector.storage.port import Storage, StorageError, StorageStats
@@ -254,6 +254,7 @@ class Collector:
         self.write_linger = write_linger
         self.body_budget = BodyBudget(body_budget)  # shared by every scrape loop
         self.log_cursors = log_cursors  # None: do not pull exporters' own log lines
+        self.log_health = PullHealth()
         self._pulling: set[str] = set()
         self._pull_tasks: set[asyncio.Task[None]] = set()
         self.metrics = CollectorMetrics(registry)
@@ -313,8 +314,15 @@ class Collector:
     def _count(self, target: Target, result: ScrapeResult) -> None:
         self.metrics.scrapes.labels("up" if result.up else "down").inc()
         self.metrics.samples.inc(len(result.samples))
-        if result.up and self.log_cursors is not None and target.key not in self._pulling:
-            # new log lines ride along with every good scrape, off the scrape loop's path
+        if (
+            result.up
+            and result.exporter
+            and self.log_cursors is not None
+            and target.key not in self._pulling
+            and self.log_health.due(target)
+        ):
+            # a FleetPulse exporter's new log lines ride along with every good scrape, off the
+            # scrape loop's path; other exporters (no identity header) have none to give
             self._pulling.add(target.key)
             task = asyncio.create_task(self._pull_logs(target), name=f"logs-{target.host}")
             self._pull_tasks.add(task)
@@ -323,7 +331,7 @@ class Collector:
     async def _pull_logs(self, target: Target) -> None:
         assert self._session is not None and self.log_cursors is not None
         try:
-            await pull_logs(self._session, target, self.storage, self.log_cursors)
+            await pull_logs(self._session, target, self.storage, self.log_cursors, self.log_health)
         finally:
             self._pulling.discard(target.key)
 

@@ -12,9 +12,9 @@ import json
 from aiohttp import web
 
 from exporter.logbuffer import LEVELS, LogBuffer, LogLine, line_matches
+from fleetpulse.headers import INSTANCE_HEADER
 
 BUFFER_KEY = web.AppKey("log_buffer", LogBuffer)
-INSTANCE_HEADER = "FleetPulse-Log-Instance"
 HEARTBEAT_SECONDS = 15.0
 
 

@@ -50,11 +50,14 @@ def check_authorization(header: str, auth: AuthSettings) -> bool:
     return False
 
 
-def auth_middleware(auth: AuthSettings, realm: str) -> Middleware:
+def auth_middleware(auth: AuthSettings, realm: str, logger: logging.Logger = log) -> Middleware:
+    """Refuse requests without the right credentials; `logger` names the service refusing
+    them, so each service's log (the exporter's /logs) holds its own refusals."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if any(key in request.query for key in QUERY_SECRET_KEYS):
-            log.warning(
+            logger.warning(
                 "refused credentials in query string remote=%s path=%s",
                 request.remote,
                 request.path,
@@ -68,7 +71,7 @@ def auth_middleware(auth: AuthSettings, realm: str) -> Middleware:
         header = request.headers.get("Authorization", "")
         if not check_authorization(header, auth):
             reason = "missing credentials" if not header else "wrong credentials"
-            log.warning(
+            logger.warning(
                 "auth failed remote=%s path=%s reason=%s", request.remote, request.path, reason
             )
             challenge = "Basic" if auth.username and not auth.bearer_token else "Bearer"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from alerting.thresholds import Thresholds
 from collector.api import error_middleware
 from collector.api_context import CONTEXT, ApiContext
 from collector.api_logs import add_log_routes as add_api_log_routes
-from collector.logpull import LogCursors, logs_url, pull_logs
+from collector.logpull import LogCursors, PullHealth, logs_url, pull_logs
+from collector.service import Collector
 from collector.storage.port import AGENT_LOGS
 from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
@@ -23,6 +26,8 @@ from collector.targets import Target, resolve_target
 from exporter.logbuffer import LogBuffer
 from exporter.logs_http import add_log_routes
 from fleetpulse.config import Listen, ScrapeSettings, TargetSettings
+from fleetpulse.headers import EXPORTER_HEADER
+from fleetpulse.samples import Sample
 from fleetpulse.selector import parse_selector
 from fleetpulse.service import start_site
 from fleetpulse.timeutil import now_ms
@@ -141,6 +146,8 @@ async def test_a_dead_exporter_or_store_loses_nothing(world, tmp_path: Path) -> 
 @pytest.fixture
 async def api(world) -> AsyncIterator[tuple[str, ExporterLogServer, Target, SqliteStorage]]:  # type: ignore[no-untyped-def]
     exporter, target, store = world
+    # the collector pulls lines after a good scrape: the host is known by then
+    await store.write([Sample("up", target.labels, 1.0, now_ms())])
     app = web.Application(middlewares=[error_middleware])
     app[CONTEXT] = ApiContext(store, Thresholds, 1.0, CollectorRegistry())
     add_api_log_routes(app)
@@ -198,3 +205,128 @@ async def test_host_filter_reads_only_that_host(api) -> None:  # type: ignore[no
     assert (
         await store.query_events(AGENT_LOGS, 0, now_ms(), parse_selector('x{host="other"}')) == []
     )
+
+
+async def test_logs_and_stream_of_an_unknown_host_are_json_404(api) -> None:  # type: ignore[no-untyped-def]
+    base, exporter, target, store = api
+    exporter.log.warning("a line of web-1")
+    async with aiohttp.ClientSession() as session:
+        await pull_logs(session, target, store, LogCursors(Path(store.path).parent / "c.json"))
+        for path in ("logs", "logs/stream"):
+            async with session.get(f"{base}/api/v1/hosts/nope/{path}") as response:
+                assert response.status == 404
+                body = await response.json()
+            assert body == {"error": "unknown host 'nope'; GET /api/v1/hosts lists the known hosts"}
+        async with session.get(f"{base}/api/v1/hosts/web-1/logs") as response:
+            assert response.status == 200
+            assert [line["message"] for line in (await response.json())["lines"]] == [
+                "a line of web-1"
+            ]
+
+
+FOREIGN_LOGS = {
+    "404": lambda: web.Response(status=404, text="404 page not found\n"),
+    "html": lambda: web.Response(text="<html><body>logs</body></html>", content_type="text/html"),
+    "other json": lambda: web.json_response({"logs": []}, headers={"FleetPulse-Log-Instance": "x"}),
+}
+
+
+class ForeignTarget:
+    """A real server whose /metrics may or may not name a FleetPulse exporter and whose /logs
+    answers something that is not ours; it counts the requests of each path."""
+
+    def __init__(self, logs_answer: str, identifies: bool) -> None:
+        self.requests: Counter[str] = Counter()
+        self.arrived = asyncio.Event()  # set on every request
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self.metrics)
+        self.app.router.add_get("/logs", self.logs)
+        self.answer = FOREIGN_LOGS[logs_answer]
+        self.headers = {EXPORTER_HEADER: "0.1.0"} if identifies else {}
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        self.requests["/metrics"] += 1
+        self.arrived.set()
+        return web.Response(text="node_load1 0.5\n", headers=self.headers)
+
+    async def logs(self, request: web.Request) -> web.Response:
+        self.requests["/logs"] += 1
+        self.arrived.set()
+        return self.answer()
+
+    async def wait_for(self, path: str, count: int) -> None:
+        while self.requests[path] < count:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+
+async def scrape_foreign(tmp_path: Path, server: ForeignTarget, after_logs: int) -> None:
+    """Run a real Collector against `server` until it was scraped 5 times after its /logs
+    was asked `after_logs` times (a deadline, not a duration)."""
+    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+    collector = Collector(store, CollectorRegistry(), log_cursors=LogCursors(tmp_path / "c.json"))
+    async with serve_app(server.app) as base:
+        settings = TargetSettings(url=f"{base}/metrics", host="node", interval=0.2, timeout=0.2)
+        await collector.start([resolve_target(settings, ScrapeSettings())])
+        try:
+            async with asyncio.timeout(30):
+                await server.wait_for("/logs", after_logs)
+                await server.wait_for("/metrics", server.requests["/metrics"] + 5)
+        finally:
+            await collector.stop()
+            await store.close()
+
+
+def log_pull_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "log pull" in r.getMessage()]
+
+
+@pytest.mark.parametrize("logs_answer", sorted(FOREIGN_LOGS))
+async def test_a_target_without_the_exporter_header_is_never_asked_for_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, logs_answer: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="collector")
+    server = ForeignTarget(logs_answer, identifies=False)
+    await scrape_foreign(tmp_path, server, after_logs=0)
+    assert server.requests["/logs"] == 0
+    assert log_pull_lines(caplog) == []
+
+
+@pytest.mark.parametrize("logs_answer", sorted(FOREIGN_LOGS))
+async def test_an_exporter_whose_logs_are_not_ours_is_asked_once_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, logs_answer: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="collector")
+    server = ForeignTarget(logs_answer, identifies=True)
+    await scrape_foreign(tmp_path, server, after_logs=1)
+    assert server.requests["/logs"] == 1
+    (line,) = log_pull_lines(caplog)
+    assert line.startswith("log pull paused, /logs is not a FleetPulse exporter's host=node ")
+    assert line.endswith(" retry_in=1h")
+
+
+async def test_a_paused_target_is_due_again_after_the_backoff_and_logged_once_per_pause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="collector")
+    clock = [1000.0]
+    health = PullHealth(backoff=3600, clock=lambda: clock[0])
+    server = ForeignTarget("html", identifies=True)
+    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+    cursors = LogCursors(tmp_path / "c.json")
+    try:
+        async with serve_app(server.app) as base, aiohttp.ClientSession() as session:
+            settings = TargetSettings(url=f"{base}/metrics", host="node")
+            target = resolve_target(settings, ScrapeSettings())
+            assert health.due(target)
+            await pull_logs(session, target, store, cursors, health)
+            clock[0] += 3599
+            assert not health.due(target)
+            assert len(log_pull_lines(caplog)) == 1
+            clock[0] += 1
+            assert health.due(target)
+            await pull_logs(session, target, store, cursors, health)
+    finally:
+        await store.close()
+    assert server.requests["/logs"] == 2
+    assert len(log_pull_lines(caplog)) == 2

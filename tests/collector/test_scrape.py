@@ -2,16 +2,19 @@
 
 import asyncio
 import dataclasses
+import logging
 import re
 import time
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from collector.scrape import BodyBudget, ScrapeLoop, scrape_target, target_labels
 from collector.targets import Target, resolve_target
-from fleetpulse.config import ScrapeSettings, TargetSettings
+from fleetpulse.config import Listen, ScrapeSettings, TargetSettings
 from fleetpulse.samples import Sample, label_value
+from fleetpulse.service import start_site
 from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
 
 DEFAULTS = ScrapeSettings()
@@ -255,3 +258,43 @@ async def test_scrape_loops_draw_on_the_budget_they_are_given() -> None:
         unbounded = await ScrapeLoop(target(f"{base}/m"), s, sink).scrape_once()
     assert result.reason == "scrape memory budget of 1000 bytes exhausted"
     assert unbounded.up, unbounded.reason
+
+
+async def test_a_dead_target_warns_once_per_reason_then_logs_its_recovery_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="collector.scrape")
+    statuses = [500, 500, 200]
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=GOOD, status=statuses.pop(0))
+
+    async def sink(samples: list[Sample]) -> None:
+        pass
+
+    port = closed_port()
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    async with aiohttp.ClientSession() as session:
+        loop = ScrapeLoop(target(f"http://127.0.0.1:{port}/metrics"), session, sink)
+        dead = [await loop.scrape_once() for _ in range(3)]
+        # the same port comes alive, first answering 500 (a new reason), then well
+        runner, _ = await start_site(app, Listen("127.0.0.1", port), shutdown_timeout=0.1)
+        try:
+            failing = [await loop.scrape_once() for _ in range(2)]
+            recovered = await loop.scrape_once()
+        finally:
+            await runner.cleanup()
+    assert not any(r.up for r in dead + failing) and recovered.up
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "collector.scrape"]
+    assert [level for level, _ in lines] == [
+        "WARNING",
+        "DEBUG",
+        "DEBUG",
+        "WARNING",
+        "DEBUG",
+        "INFO",
+    ], lines
+    assert "reason=connection failed" in lines[0][1]
+    assert "reason=HTTP 500" in lines[3][1]
+    assert lines[5][1].startswith("target up again after 5 failures host=t ")

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from exporter.logbuffer import LogBuffer, redact
-from exporter.logs_http import INSTANCE_HEADER, add_log_routes
+from exporter.logs_http import add_log_routes
+from fleetpulse.headers import INSTANCE_HEADER
 from fleetpulse.httpauth import AuthSettings, auth_middleware
 from tests.support.servers import serve_app
 from tests.support.sse import read_events
