@@ -79,8 +79,17 @@ def test_relative_links_resolve(doc: Path) -> None:
 
 
 def example_blocks(doc: Path) -> Iterator[tuple[str, str]]:
-    for match in BLOCK.finditer(doc.read_text()):
-        yield match.group(2), match.group(3)
+    for language, body, _ in blocks_with_intro(doc):
+        yield language, body
+
+
+def blocks_with_intro(doc: Path) -> Iterator[tuple[str, str, str]]:
+    """(language, body, the text between the previous block and this one)."""
+    text = doc.read_text()
+    end = 0
+    for match in BLOCK.finditer(text):
+        yield match.group(2), match.group(3), text[end : match.start()]
+        end = match.end()
 
 
 def documented_commands(doc: Path) -> Iterator[str]:
@@ -231,8 +240,9 @@ def config_examples() -> list[tuple[Path, str]]:
     return [
         (doc, body)
         for doc in DOCS
-        for language, body in example_blocks(doc)
-        if language == "yaml" and body.lstrip().startswith(sections)
+        for language, body, intro in blocks_with_intro(doc)
+        # a broken example is shown with the errors it gets (tests/docs/test_examples.py)
+        if language == "yaml" and body.lstrip().startswith(sections) and "broken" not in intro
     ]
 
 
@@ -279,7 +289,7 @@ async def test_the_dead_target_reasons_in_the_docs_are_the_ones_scrapes_give() -
     from tests.support.servers import closed_port, hanging, serve, static_exposition
 
     text = (REPO / "docs" / "collector.md").read_text()
-    paragraph = text[text.index("gets `up = 0`, a log line with the reason") :].split("\n\n")[0]
+    paragraph = text[text.index("A slow, dead or") :].split("\n\n")[0]
     documented = {shape(span) for span in re.findall(r"`([^`]+)`", paragraph.replace("\n", " "))}
 
     async def reason_of(url: str, body_limit: int | None = None) -> str:

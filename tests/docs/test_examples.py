@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.support.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN_CONFIG_COMMAND = "$ fleetpulse up -c broken.yaml"
 
 
