@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleetpulse.errors import ConfigError
 from fleetpulse.yamlfile import MapView, Reader, load_yaml
 
+log = logging.getLogger(__name__)
 THRESHOLDS_FILE = "thresholds.yaml"
+CHECK_EVERY = 1.0  # seconds between looks at the file, as the alert engine looks at its rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +105,59 @@ def load_thresholds(path: Path) -> Thresholds:
         hosts.append((pattern, tuple(overrides)))
     reader.raise_if_problems()
     return Thresholds(tuple(defaults.items()), tuple(hosts), path)
+
+
+def _signature(path: Path | None) -> tuple[str, int, int] | None:
+    """What changes when the file is edited, replaced or removed."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+class LiveThresholds:
+    """The thresholds.yaml beside the rules, read again whenever it changes: for a process
+    without the alert engine (`fleetpulse collector`), whose rule reload does the same.
+
+    Calling it gives the current levels. A broken edit keeps the last good levels and is
+    logged once, one line per problem with its file:line; a removed file means no levels,
+    as it does at start. The first read raises ConfigError, as a start with a broken file
+    must fail.
+    """
+
+    def __init__(self, rule_paths: tuple[Path, ...]) -> None:
+        self.rule_paths = rule_paths
+        path = find_thresholds_file(rule_paths)
+        self._seen = _signature(path)
+        self.current = load_thresholds(path) if path else Thresholds()
+
+    def __call__(self) -> Thresholds:
+        return self.current
+
+    def refresh(self) -> bool:
+        """Read the file again if it changed; True when new levels are in use. Blocking file
+        I/O: an event loop runs it in a thread (`watch`)."""
+        path = find_thresholds_file(self.rule_paths)
+        seen = _signature(path)
+        if seen == self._seen:
+            return False
+        self._seen = seen
+        try:
+            self.current = load_thresholds(path) if path else Thresholds()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error(
+                    "thresholds reload refused, keeping the last good ones problem=%s", problem
+                )
+            return False
+        log.info("thresholds reloaded path=%s host_overrides=%d", path, len(self.current.hosts))
+        return True
+
+    async def watch(self, every: float = CHECK_EVERY) -> None:
+        """Refresh every `every` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(self.refresh)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from alerting.thresholds import thresholds_beside_rules
+from alerting.thresholds import LiveThresholds
 from collector.errors import CollectorError
 from collector.influx.setup import InfluxSetupError, ensure_influx_setup
 from collector.service import start_collector
@@ -68,7 +68,8 @@ async def serve_collector(
     out: TextIO = sys.stdout,
 ) -> None:
     """Run until SIGINT/SIGTERM; then stop scraping, write what is queued and close the store."""
-    thresholds = thresholds_beside_rules(config.alerting.rules)
+    # the API shows the levels of thresholds.yaml as it is now, as the alert engine uses them
+    thresholds = LiveThresholds(config.alerting.rules)
     stopping = stop_event()
     tune_gc()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
@@ -76,8 +77,9 @@ async def serve_collector(
     storage = await open_storage(config, data_dir)
     try:
         running = await start_collector(
-            config, storage, data_dir, thresholds=lambda: thresholds, shard=shard
+            config, storage, data_dir, thresholds=thresholds, shard=shard
         )
+        running.tasks.append(asyncio.create_task(thresholds.watch(), name="thresholds-watch"))
         sharding = f", shard {shard[0]}/{shard[1]}" if shard else ""
         print(
             f"FleetPulse collector {__version__} is up\n"

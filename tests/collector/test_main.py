@@ -174,3 +174,73 @@ async def test_collector_keeps_running_when_influx_setup_fails_at_start(tmp_path
     assert "influx setup failed at start" in err
     assert "Traceback" not in err
     assert TOKEN not in text + err
+
+
+async def test_collector_api_follows_thresholds_yaml_and_keeps_the_last_good_after_a_mistake(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    thresholds = rules / "thresholds.yaml"
+    thresholds.write_text("thresholds:\n  defaults:\n    cpu: {warning: 70, critical: 85}\n")
+    async with serve({"/metrics": static_exposition("host_cpu_usage_percent 12.5\n")}) as base:
+        config = tmp_path / "fleetpulse.yaml"
+        config.write_text(
+            "scrape:\n  interval: 1s\n  timeout: 1s\n"
+            f"  targets: [{{url: '{base}/metrics', host: web-1}}]\n"
+            "api: {listen: '127.0.0.1:0'}\n"
+            f"alerting: {{rules: ['{rules}']}}\n"
+        )
+        proc = await start(tmp_path, "-c", str(config), "--data-dir", str(tmp_path / "data"))
+        assert proc.stderr is not None
+        err_lines: list[str] = []
+        refused = asyncio.Event()
+
+        async def read_stderr() -> None:
+            assert proc.stderr is not None
+            while line := (await proc.stderr.readline()).decode():
+                err_lines.append(line)
+                if "thresholds reload refused" in line:
+                    refused.set()
+
+        reader = asyncio.create_task(read_stderr())
+
+        async def cpu_levels(customized: bool) -> dict[str, float]:
+            """The API's cpu levels for web-1 once its `customized` flag is as given."""
+            async with asyncio.timeout(30):
+                while True:
+                    hosts = (await get_json(f"{api}/api/v1/hosts"))["hosts"]
+                    if hosts and hosts[0]["customized"] is customized:
+                        return hosts[0]["thresholds"]["cpu"]  # type: ignore[no-any-return]
+                    await asyncio.sleep(0.1)
+
+        try:
+            match = re.search(r"api\s+(http://[\d.]+:\d+)/api/v1/hosts", await banner(proc))
+            assert match
+            api = match.group(1)
+            assert await cpu_levels(False) == {"warning": 70, "critical": 85}
+            thresholds.write_text(
+                "thresholds:\n"
+                "  defaults:\n"
+                "    cpu: {warning: 60, critical: 85}\n"
+                "  hosts:\n"
+                "    'web-*': {cpu: {critical: 95}}\n"
+            )
+            assert await cpu_levels(True) == {"warning": 60, "critical": 95}
+            thresholds.write_text("thresholds:\n  defaults:\n    cpu: {warning: high}\n")
+            async with asyncio.timeout(30):
+                await refused.wait()
+            await asyncio.sleep(3)  # a few more looks at the broken file: none may log again
+            assert await cpu_levels(True) == {"warning": 60, "critical": 95}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(60):
+                await proc.wait()
+                await reader
+    problems = [
+        line.split(" problem=", 1)[1] for line in err_lines if "thresholds reload refused" in line
+    ]
+    # each problem of the broken edit once, with its file:line
+    assert problems and len(problems) == len(set(problems)), problems
+    assert all(p.startswith(f"{thresholds}:3: ") for p in problems), problems
+    assert proc.returncode == 0, "".join(err_lines)
