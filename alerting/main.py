@@ -86,9 +86,9 @@ def check_paths(paths: list[Path], out: list[str]) -> list[Problem]:
     return problems
 
 
-def run_rules_check(args: argparse.Namespace) -> int:
+def run_rules_check(paths: list[Path]) -> int:
     lines: list[str] = []
-    problems = check_paths(list(args.paths), lines)
+    problems = check_paths(paths, lines)
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)

@@ -78,7 +78,9 @@ def cmd_alerting(args: argparse.Namespace) -> int:
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from alerting.main import run_rules_check
 
-    return run_rules_check(args)
+    # Without PATHs, the rules the engine would load: configured, beside the config, built-in.
+    paths = list(args.paths) or list(read_config(args).alerting.rules)
+    return run_rules_check(paths)
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
@@ -272,7 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate rules and thresholds; exit 1 with file:line errors",
         description="Validate rule files and thresholds.yaml.",
     )
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="rule files or folders")
+    check.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="rule files or folders (default: the rules the alert engine would load: "
+        "alerting.rules, else rules/ beside the config, else the built-in set)",
+    )
+    add_config_option(check)
     check.set_defaults(func=cmd_rules_check)
     test = rules_commands.add_parser(
         "test",

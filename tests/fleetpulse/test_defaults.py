@@ -77,3 +77,18 @@ def test_a_configured_rules_path_that_is_missing_stops_up_naming_the_config_line
         "built-in rules"
     )
     assert not (tmp_path / "data").exists()
+
+
+async def test_rules_check_without_a_path_checks_the_rules_the_engine_would_load(
+    tmp_path: Path,
+) -> None:
+    from tests.support.cli import run_cli
+
+    code, out, err = await run_cli("rules", "check", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    assert f"{BUILTIN_RULES / 'host.yaml'}: ok" in out
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "mine.yaml").write_text(ONE_RULE.replace("threshold: 1", "threshold: x"))
+    write_config(tmp_path, "alerting: {rules: [site]}\n")
+    code, out, err = await run_cli("rules", "check", cwd=tmp_path)
+    assert code == 1 and "mine.yaml:4" in err and "host.yaml" not in out + err
