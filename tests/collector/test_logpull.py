@@ -330,3 +330,26 @@ async def test_a_paused_target_is_due_again_after_the_backoff_and_logged_once_pe
         await store.close()
     assert server.requests["/logs"] == 2
     assert len(log_pull_lines(caplog)) == 2
+
+
+async def test_a_failing_pull_logs_once_repeats_at_debug_and_its_recovery_once(
+    world,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="collector.logpull")
+    exporter, target, store = world
+    cursors = LogCursors(tmp_path / "log-cursors.json")
+    health = PullHealth()
+    await exporter.stop()
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            assert await pull_logs(session, target, store, cursors, health) == 0
+        assert health.due(target)  # a refused connection is not a foreign /logs: no pause
+        await exporter.start()
+        exporter.log.warning("back")
+        assert await pull_logs(session, target, store, cursors, health) == 1
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if "log pull" in r.getMessage()]
+    assert [level for level, _ in lines] == ["INFO", "DEBUG", "DEBUG", "INFO"], lines
+    assert lines[0][1].startswith("log pull failed host=web-1 ")
+    assert lines[3][1].startswith("log pull recovered host=web-1 ")
