@@ -130,8 +130,11 @@ async def run_source(
         else:
             running = loop.run_in_executor(worker, collect_once, source)
             try:
-                # shield: a timeout gives up waiting, it cannot stop the thread
-                families = await asyncio.wait_for(asyncio.shield(running), schedule.timeout)
+                # shield: a timeout gives up waiting, it cannot stop the thread. asyncio.timeout
+                # rather than wait_for: on 3.11 wait_for swallows a cancel that arrives as the
+                # collection finishes, and the exporter then never stops
+                async with asyncio.timeout(schedule.timeout):
+                    families = await asyncio.shield(running)
             except TimeoutError:
                 problem = f"timed out after {schedule.timeout:.1f}s"
             except Exception as exc:  # a source's own bug must not stop the other sources

@@ -21,9 +21,13 @@ from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
 LOG_BUFFER_LINES = 10_000
+# How a failing source's warning says to turn it off, in the words the running command
+# accepts: `fleetpulse exporter` has the flag, `fleetpulse up` only the config key.
+FLAG_OFF_HINT = "--disable {source}"
+CONFIG_OFF_HINT = "exporter.{source}.enabled: false in the config"
 
 
-def build_sources(settings: ExporterSettings) -> tuple[Source, ...]:
+def build_sources(settings: ExporterSettings, off_hint: str = FLAG_OFF_HINT) -> tuple[Source, ...]:
     """The enabled sources; each module is imported only when its source is on."""
     sources: list[Source] = []
     if settings.host.enabled:
@@ -43,7 +47,14 @@ def build_sources(settings: ExporterSettings) -> tuple[Source, ...]:
 
         # the fan-out of stats calls must end before the loop's own timeout for the source
         deadline = max(0.5, settings.timeout_of("containers") - 0.5)
-        sources.append(ContainerSource(settings.docker, settings.container_names, deadline))
+        sources.append(
+            ContainerSource(
+                settings.docker,
+                settings.container_names,
+                deadline,
+                off_hint.format(source=ContainerSource.name),
+            )
+        )
     return tuple(sources)
 
 
@@ -104,12 +115,12 @@ class RunningExporter:
 
 
 async def start_exporter(
-    settings: ExporterSettings, listen: Listen | None = None
+    settings: ExporterSettings, listen: Listen | None = None, off_hint: str = FLAG_OFF_HINT
 ) -> RunningExporter:
     """Start collecting and serving; auth and TLS come from `settings`."""
     # a bad cert or key is a config error: fail before anything runs
     context = tls_context(settings.tls) if settings.tls else None
-    sources = build_sources(settings)
+    sources = build_sources(settings, off_hint)
     cache = ExpositionCache([s.name for s in sources])
     schedules = [
         SourceSchedule(s, settings.interval_of(s.name), settings.timeout_of(s.name))
@@ -118,17 +129,16 @@ async def start_exporter(
     # the exporter's own log lines, for /logs: secrets it knows are masked before storing
     logs = LogBuffer(LOG_BUFFER_LINES, secrets=(settings.auth.bearer_token, settings.auth.password))
     install_log_buffer(logs)
-    collection = asyncio.create_task(run_collection(schedules, cache), name="exporter-collection")
+    # bind before collecting: a busy port then fails at once, with no collection to unwind
     try:
         runner, bound = await start_site(
             make_app(cache, settings.auth, logs), listen or settings.listen, context
         )
     except BaseException:
         logging.getLogger().removeHandler(logs)
-        collection.cancel()
-        await asyncio.gather(collection, return_exceptions=True)
         close_sources(sources)
         raise
+    collection = asyncio.create_task(run_collection(schedules, cache), name="exporter-collection")
     log.info(
         "exporter listening address=%s sources=%s interval=%gs tls=%s auth=%s",
         bound,

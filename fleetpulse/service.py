@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 
@@ -33,10 +34,11 @@ async def start_site(
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        # asyncio's strerror repeats the address and hides the reason; the errno says why
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise OSError(
-            exc.errno,
-            f"cannot listen on {listen}: {exc.strerror}; "
-            "pick another address or stop the process using it",
+            f"cannot listen on {listen}: {reason}; "
+            "pick another address or stop the process using it"
         ) from None
     bound = listen.port
     server = site._server  # aiohttp exposes the bound sockets only here

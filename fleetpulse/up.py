@@ -15,7 +15,7 @@ from alerting.thresholds import thresholds_beside_rules
 from collector.main import tune_gc
 from collector.service import start_collector
 from collector.storage.factory import describe_storage_and_retention, open_storage
-from exporter.service import start_exporter
+from exporter.service import CONFIG_OFF_HINT, start_exporter
 from fleetpulse import __version__
 from fleetpulse.config import Config, Listen, TargetSettings
 from fleetpulse.durations import format_duration
@@ -39,6 +39,7 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
         exporter = await start_exporter(
             config.exporter,
             config.exporter.listen if config.exporter.listen_set else LOCAL_EXPORTER,
+            CONFIG_OFF_HINT,
         )
         try:
             auth = config.exporter.auth

@@ -159,12 +159,14 @@ def cpu_sample(stats: Stats, engine_os: str = "linux") -> CpuSample | None:
 
 DEFAULT_DOCKER = DockerSettings()
 ALL_NAMES = NameFilter()
+# how to turn this source off; `fleetpulse up` passes its own words (it has no such flag)
+FLAG_OFF_HINT = "--disable containers"
 
 
 class EngineUnavailable(ConnectionError):
     """No Docker engine answers; the message says where we looked and what to do."""
 
-    def __init__(self, address: str, cause: Exception) -> None:
+    def __init__(self, address: str, cause: Exception, off_hint: str = FLAG_OFF_HINT) -> None:
         text = str(cause)
         if "No such file" in text or "FileNotFoundError" in text:
             reason = "nothing listens there"
@@ -176,7 +178,7 @@ class EngineUnavailable(ConnectionError):
             reason = text
         super().__init__(
             f"no Docker engine at {address}: {reason}; container metrics return when it "
-            "answers (turn them off with --disable containers)"
+            f"answers (turn them off with {off_hint})"
         )
 
 
@@ -188,8 +190,10 @@ class ContainerSource:
         docker_settings: DockerSettings = DEFAULT_DOCKER,
         names: NameFilter = ALL_NAMES,
         deadline: float = 10.0,
+        off_hint: str = FLAG_OFF_HINT,
     ) -> None:
         self.settings = docker_settings
+        self.off_hint = off_hint
         self.names = names
         self.deadline = deadline  # the whole fan-out of inspect + stats calls
         self.address = engine_address(docker_settings.host)
@@ -212,7 +216,7 @@ class ContainerSource:
                 client.negotiate()  # so an old engine gets an API version it speaks
             except (OSError, ValueError) as exc:
                 client.close()
-                raise EngineUnavailable(self.address, exc) from None
+                raise EngineUnavailable(self.address, exc, self.off_hint) from None
             self._client = client
             log.info("docker engine connected address=%s api=%s", self.address, client.api_version)
         return self._client

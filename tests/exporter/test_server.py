@@ -292,3 +292,20 @@ async def test_hung_source_holds_one_thread_and_the_others_keep_flowing() -> Non
         hung.release.set()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_cancelling_the_collection_ends_it_whenever_the_cancel_lands() -> None:
+    """A stop that lands as a collection returns must still stop the loop (it once kept
+    collecting, and the exporter ignored SIGTERM)."""
+    sources = [CountingSource(f"s{i}") for i in range(4)]
+    cache = ExpositionCache([s.name for s in sources])
+    schedules = [SourceSchedule(s, 0.001, 5.0) for s in sources]
+    for turn in range(50):
+        task = asyncio.create_task(run_collection(schedules, cache))
+        await asyncio.sleep(turn / 10_000)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)
+        if task not in done:
+            task.cancel()  # a second cancel lands on a sleep and ends it
+            await asyncio.wait({task}, timeout=10)
+            pytest.fail(f"turn {turn}: the collection kept running after its cancel")
