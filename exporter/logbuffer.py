@@ -134,7 +134,8 @@ class LogBuffer(logging.Handler):
 
 
 def install(buffer: LogBuffer, logger: logging.Logger | None = None) -> None:
-    """Attach the buffer to the root logger (once) so every module's records land in it."""
+    """Attach the buffer (once) to `logger`, the root logger by default, so the records of it
+    and of every logger below it land in the buffer."""
     target = logger or logging.getLogger()
     if buffer not in target.handlers:
         target.addHandler(buffer)

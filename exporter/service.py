@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -21,6 +21,7 @@ from fleetpulse.service import start_site
 
 log = logging.getLogger(__name__)
 LOG_BUFFER_LINES = 10_000
+OWN_LOGGERS = "exporter"  # the parent of every logger of the exporter's own code
 # How a failing source's warning says to turn it off, in the words the running command
 # accepts: `fleetpulse exporter` has the flag, `fleetpulse up` only the config key.
 FLAG_OFF_HINT = "--disable {source}"
@@ -96,6 +97,7 @@ class RunningExporter:
     sources: tuple[Source, ...] = ()
     scheme: str = "http"
     logs: LogBuffer | None = None
+    log_source: logging.Logger = field(default_factory=logging.getLogger)  # where `logs` listens
 
     @property
     def url(self) -> str:
@@ -111,13 +113,20 @@ class RunningExporter:
         await asyncio.to_thread(close_sources, self.sources)
         log.info("exporter stopped")
         if self.logs is not None:
-            logging.getLogger().removeHandler(self.logs)
+            self.log_source.removeHandler(self.logs)
 
 
 async def start_exporter(
-    settings: ExporterSettings, listen: Listen | None = None, off_hint: str = FLAG_OFF_HINT
+    settings: ExporterSettings,
+    listen: Listen | None = None,
+    off_hint: str = FLAG_OFF_HINT,
+    *,
+    shares_process: bool = False,
 ) -> RunningExporter:
-    """Start collecting and serving; auth and TLS come from `settings`."""
+    """Start collecting and serving; auth and TLS come from `settings`. Alone in its process,
+    every log line of the process is the exporter's and /logs keeps them all; when it
+    `shares_process` with other services (`fleetpulse up`), /logs keeps only the `exporter.*`
+    loggers' lines, not the collector's or the API's."""
     # a bad cert or key is a config error: fail before anything runs
     context = tls_context(settings.tls) if settings.tls else None
     sources = build_sources(settings, off_hint)
@@ -128,14 +137,15 @@ async def start_exporter(
     ]
     # the exporter's own log lines, for /logs: secrets it knows are masked before storing
     logs = LogBuffer(LOG_BUFFER_LINES, secrets=(settings.auth.bearer_token, settings.auth.password))
-    install_log_buffer(logs)
+    log_source = logging.getLogger(OWN_LOGGERS if shares_process else None)
+    install_log_buffer(logs, log_source)
     # bind before collecting: a busy port then fails at once, with no collection to unwind
     try:
         runner, bound = await start_site(
             make_app(cache, settings.auth, logs), listen or settings.listen, context
         )
     except BaseException:
-        logging.getLogger().removeHandler(logs)
+        log_source.removeHandler(logs)
         close_sources(sources)
         raise
     collection = asyncio.create_task(run_collection(schedules, cache), name="exporter-collection")
@@ -148,5 +158,5 @@ async def start_exporter(
         "bearer" if settings.auth.bearer_token else "basic" if settings.auth.username else "none",
     )
     return RunningExporter(
-        bound, runner, collection, cache, sources, "https" if context else "http", logs
+        bound, runner, collection, cache, sources, "https" if context else "http", logs, log_source
     )

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TextIO
 
 from alerting.service import AlertEngine
-from alerting.thresholds import thresholds_beside_rules
 from collector.main import tune_gc
 from collector.service import start_collector
 from collector.storage.factory import describe_storage_and_retention, open_storage
@@ -28,7 +27,6 @@ LOCAL_EXPORTER = Listen("127.0.0.1", 9184)
 async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> None:
     """Run everything until SIGINT/SIGTERM. Config and rule errors raise before anything binds."""
     engine_settings = config.alerting
-    thresholds = thresholds_beside_rules(config.alerting.rules)
     tune_gc()
     stopping = stop_event()
     engine = AlertEngine(engine_settings)
@@ -40,6 +38,7 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
             config.exporter,
             config.exporter.listen if config.exporter.listen_set else LOCAL_EXPORTER,
             CONFIG_OFF_HINT,
+            shares_process=True,
         )
         try:
             auth = config.exporter.auth
@@ -52,8 +51,9 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 # our own exporter on loopback; its certificate is usually self-signed
                 tls_insecure=exporter.scheme == "https",
             )
+            # the API shows the levels the engine uses, reloaded with thresholds.yaml
             collector = await start_collector(
-                config, storage, data_dir, [local], lambda: thresholds
+                config, storage, data_dir, [local], lambda: engine.ruleset.thresholds
             )
             engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
             print(
