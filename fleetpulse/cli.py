@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,9 +16,12 @@ from fleetpulse.apiclient import ApiTarget, api_target
 from fleetpulse.config import DEFAULT_DATA_DIR, Config, load_config
 from fleetpulse.errors import ConfigError, FleetPulseError
 from fleetpulse.listen import listen_arg
+from fleetpulse.timeutil import time_option
 
 log = logging.getLogger("fleetpulse")
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
+TIME_OPTIONS = ("--since", "--until")
+MIN_WATCH_SECONDS = 1.0
 
 
 def setup_logging(level: str) -> None:
@@ -120,6 +125,22 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 def client_target(args: argparse.Namespace) -> ApiTarget:
     config = read_config(args)
     return api_target(args.api, str(config.api.listen), config.api.token)
+
+
+def watch_seconds(text: str) -> float:
+    """Each redraw asks the API for every host: faster than once a second it only loads the
+    API (and the terminal) with frames nobody can read."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds like 5; got {text!r}")
+    if seconds < MIN_WATCH_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected at least {MIN_WATCH_SECONDS:g} second between redraws; got {text}"
+        )
+    return seconds
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -320,9 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--watch",
         nargs="?",
         const=5.0,
-        type=float,
+        type=watch_seconds,
         metavar="SECONDS",
-        help="redraw in place every SECONDS (default 5) until Ctrl-C",
+        help=f"redraw in place every SECONDS (default 5, at least {MIN_WATCH_SECONDS:g}) "
+        "until Ctrl-C",
     )
     status.set_defaults(func=cmd_status)
 
@@ -335,9 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("host", metavar="HOST")
     history.add_argument("metric", metavar="METRIC")
     history.add_argument(
-        "--since", default="24h", help="start: a duration ago or RFC 3339 (default: %(default)s)"
+        "--since",
+        type=time_option,
+        default="24h",
+        help="start: a duration ago (24h or -24h), an RFC 3339 time or now; a bare number is "
+        "refused (default: %(default)s)",
     )
-    history.add_argument("--until", default="now", help="end (default: %(default)s)")
+    history.add_argument(
+        "--until", type=time_option, default="now", help="end, as --since (default: %(default)s)"
+    )
     history.add_argument("--step", help="bucket the points, e.g. 5m (default: stored points)")
     history.add_argument("--format", choices=("table", "csv", "json"), default="table")
     add_client_options(history)
@@ -356,7 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only lines at this level or above",
     )
     logs.add_argument("--grep", metavar="TEXT", help="only lines containing TEXT (any case)")
-    logs.add_argument("--since", default="1h", help="how far back to start (default: %(default)s)")
+    logs.add_argument(
+        "--since",
+        type=time_option,
+        default="1h",
+        help="how far back to start: a duration ago (1h or -1h), an RFC 3339 time or now "
+        "(default: %(default)s)",
+    )
     add_client_options(logs)
     logs.set_defaults(func=cmd_logs)
 
@@ -376,9 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def joined_time_values(argv: Sequence[str]) -> list[str]:
+    """`--since -1h` as `--since=-1h`: argparse takes a value that starts with a dash for an
+    option of its own, unless it looks like a plain negative number."""
+    joined: list[str] = []
+    for arg in argv:
+        if (
+            joined
+            and joined[-1] in TIME_OPTIONS
+            and re.fullmatch(r"-[\d.].*", arg)
+            and "--" not in joined
+        ):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_time_values(sys.argv[1:] if argv is None else argv))
     setup_logging(args.log_level)
     try:
         return int(args.func(args))

@@ -7,10 +7,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget
-from fleetpulse.durations import parse_duration
+from fleetpulse.apiclient import ApiClient, ApiTarget
 from fleetpulse.statusview import Cell, render_table
-from fleetpulse.timeutil import format_time, parse_time
+from fleetpulse.timeutil import format_time
 
 FORMATS = ("table", "csv", "json")
 
@@ -56,23 +55,6 @@ def render_history_table(doc: dict[str, Any]) -> str:
     )
 
 
-def time_arg(flag: str, text: str) -> str:
-    """`24h` means 24 hours ago; RFC 3339, unix seconds and `now` pass through. Checked here so
-    a typo fails before any request."""
-    try:
-        parse_duration(text)
-        return f"-{text}"
-    except ValueError:
-        pass
-    try:
-        parse_time(text)
-    except ValueError:
-        raise ApiError(
-            f"{flag}: expected a duration like 24h, an RFC 3339 time or now; got {text!r}"
-        ) from None
-    return text
-
-
 async def run_history(
     target: ApiTarget,
     host: str,
@@ -86,8 +68,8 @@ async def run_history(
 ) -> int:
     params = {
         "metric": metric,
-        "start": time_arg("--since", since),
-        "end": time_arg("--until", until),
+        "start": since,
+        "end": until,
     }
     if step:
         params["step"] = step

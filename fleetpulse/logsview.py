@@ -8,7 +8,6 @@ import sys
 from typing import Any, TextIO
 
 from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget
-from fleetpulse.historyexport import time_arg
 
 RECONNECT_SECONDS = 1.0
 LEVEL_COLOURS = {"warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[31;1m"}
@@ -56,7 +55,7 @@ async def run_logs(
     follow_lines: bool,
     out: TextIO = sys.stdout,
 ) -> int:
-    params = {"since": time_arg("--since", since)}
+    params = {"since": since}
     if level:
         params["level"] = level
     if grep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from datetime import UTC, datetime
@@ -57,3 +58,36 @@ def format_time(ms: int, *, millis: bool = False) -> str:
     if millis and ms % 1000:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def time_option(text: str) -> str:
+    """An argparse type for --since/--until, returned in the API's form: `24h` and `-24h` mean
+    24 hours ago; RFC 3339 and `now` pass through. Unlike the API, a bare number is refused
+    rather than read as Unix seconds: `--since 10` means ten of some unit ago far more often
+    than 1970-01-01T00:00:10Z."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number):
+            raise argparse.ArgumentTypeError(
+                f"got the bare number {text}; add a unit, e.g. {text.lstrip('+-')}m for "
+                "minutes ago, or give an RFC 3339 time like 2026-11-27T10:00:00Z"
+            )
+    ago = text.removeprefix("-")
+    try:
+        parse_duration(ago)
+    except ValueError:
+        pass
+    else:
+        return f"-{ago}"
+    try:
+        parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected a duration ago like 24h or 90m, an RFC 3339 time like "
+            f"2026-11-27T10:00:00Z, or now; got {text!r}"
+        ) from None
+    return text
