@@ -115,9 +115,14 @@ class ApiClient:
             raise ApiError(f"request to {url} failed: {exc}") from None
 
     async def stream_lines(
-        self, path: str, params: Mapping[str, str], headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[str]:
-        """Lines of a long-lived response (server-sent events); no total timeout."""
+        """Lines of a long-lived response (server-sent events); no total timeout. `on_open`
+        hears that the API accepted the stream, before its first line (which may be long)."""
         url = f"{self.target.base_url}{path}"
         try:
             async with self._session.get(
@@ -130,6 +135,8 @@ class ApiClient:
             ) as response:
                 if response.status != 200:
                     raise self._explain(response.status, await response.text(), path)
+                if on_open is not None:
+                    on_open()
                 async for raw in response.content:
                     yield raw.decode("utf-8", "replace").rstrip("\r\n")
         except aiohttp.ClientConnectorError:

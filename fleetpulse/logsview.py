@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, TextIO
 
+import aiohttp
+
 from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget
 
 RECONNECT_SECONDS = 1.0
@@ -20,17 +22,43 @@ def format_line(line: dict[str, Any], colour: bool) -> str:
     return f"{code}{text}\x1b[0m" if code else text
 
 
+class Reconnects:
+    """One line on stderr when the stream drops and one when it is back, not one per retry."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.lost = False
+
+    def dropped(self) -> None:
+        if not self.lost:
+            self.lost = True
+            self.err.write("connection lost, retrying…\n")
+            self.err.flush()
+
+    def opened(self) -> None:
+        if self.lost:
+            self.lost = False
+            self.err.write("reconnected\n")
+            self.err.flush()
+
+
 async def follow(
-    client: ApiClient, host: str, params: dict[str, str], out: TextIO, last_id: str = ""
+    client: ApiClient,
+    host: str,
+    params: dict[str, str],
+    out: TextIO,
+    err: TextIO,
+    last_id: str = "",
 ) -> None:
     """Print lines as they arrive; after a dropped connection resume from the last id."""
     colour = out.isatty()
+    reconnects = Reconnects(err)
     while True:
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
             event_id = ""
             async for raw in client.stream_lines(
-                f"/api/v1/hosts/{host}/logs/stream", params, headers
+                f"/api/v1/hosts/{host}/logs/stream", params, headers, reconnects.opened
             ):
                 if raw.startswith("id: "):
                     event_id = raw[4:]
@@ -41,8 +69,11 @@ async def follow(
         except ApiError as exc:
             if "cannot reach" not in str(exc):
                 raise
-        except (ConnectionError, TimeoutError, OSError):
-            pass  # the API restarted or the network blinked: resume where we were
+        # the API stopped mid-stream (a cut body, a closed connection) or the network blinked:
+        # resume where we were
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            pass
+        reconnects.dropped()
         await asyncio.sleep(RECONNECT_SECONDS)
 
 
@@ -54,6 +85,7 @@ async def run_logs(
     grep: str | None,
     follow_lines: bool,
     out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     params = {"since": since}
     if level:
@@ -73,5 +105,5 @@ async def run_logs(
             last_id = str(line["ts"])
         out.flush()
         if follow_lines:
-            await follow(client, host, params, out, last_id)
+            await follow(client, host, params, out, err, last_id)
     return 0
