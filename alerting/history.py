@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 TRANSITION, NOTIFICATION = "transition", "notification"
 ACTIVE_LOOKBACK_MS = 30 * 86_400_000  # how far back /api/v1/alerts looks for open alerts
+# Whole-number fields. InfluxDB keeps every numeric event field a float (a bucket's field
+# type cannot change once written) and SQLite rows written before kept floats too, so the
+# API turns these back into integers rather than trusting the store.
+INTEGER_FIELDS = ("attempt",)
 
 
 def _with(labels: Labels, **extra: str) -> Labels:
@@ -51,7 +55,7 @@ def transition_event(
     if value is not None:
         fields.append(("value", value))
     if since_ms is not None:
-        fields.append(("since_ms", float(since_ms)))
+        fields.append(("since_ms", since_ms))
     return Event(ts_ms, _with(labels, event=TRANSITION), tuple(fields))
 
 
@@ -62,7 +66,7 @@ def notification_event(outcome: Outcome) -> Event:
         _with(note.labels, event=NOTIFICATION, channel=note.channel),
         (
             ("kind", note.kind),
-            ("attempt", float(outcome.attempt)),
+            ("attempt", outcome.attempt),
             ("outcome", "sent" if outcome.ok else ("failed" if outcome.final else "retrying")),
             ("error", outcome.error),
             ("title", note.title),
@@ -97,7 +101,9 @@ class HistoryEntry:
         }
         if "channel" in labels:
             out["channel"] = labels.pop("channel")
-        out.update(dict(self.event.fields))
+        for key, value in self.event.fields:
+            whole = key in INTEGER_FIELDS or key.endswith("_ms")
+            out[key] = int(value) if whole and isinstance(value, float) else value
         return out
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from fleetpulse.durations import format_duration
+from fleetpulse.durations import human_duration
 from fleetpulse.timeutil import format_time
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def compose(
         title = f"[RESOLVED] {alert}{where}"
         lines = [
             summary,
-            f"Resolved after firing for {format_duration(max(0, now_ms - started_ms) / 1000)} "
+            f"Resolved after firing for {human_duration(max(0, now_ms - started_ms) / 1000)} "
             f"(since {format_time(started_ms)}); value now {format_value(value)}.",
         ]
     else:

@@ -43,3 +43,22 @@ def format_duration(seconds: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def human_duration(seconds: float) -> str:
+    """`seconds` rounded for a person reading a message, in two units at most: 15s, 2m30s,
+    1h5m, 3d4h. Each form rounds to its smaller unit, so 14.999s reads 15s and 59.6s 1m."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return _two_units(whole, 60, "m", "s")
+    minutes = round(seconds / 60)
+    if minutes < 1440:
+        return _two_units(minutes, 60, "h", "m")
+    return _two_units(round(seconds / 3600), 24, "d", "h")
+
+
+def _two_units(count: int, per: int, big: str, small: str) -> str:
+    high, low = divmod(count, per)
+    return f"{high}{big}{low}{small}" if low else f"{high}{big}"

@@ -15,6 +15,7 @@ from alerting.notify import Notification, Outcome
 from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
+from collector.storage.port import ALERT_EVENTS, Event
 from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.config import Listen
@@ -117,3 +118,44 @@ async def test_bad_history_parameters_are_400(
     status, body = await get(f"{base}/api/v1/alerts/history?{query}")
     assert status == 400
     assert body["error"].startswith(message)
+
+
+async def test_attempts_and_millisecond_times_come_back_as_integers(
+    api: tuple[str, SqliteStorage],
+) -> None:
+    base, store = api
+    now = now_ms()
+    note = Notification("ops", "[CRITICAL] CpuHigh on a", "body", "firing", labels("a"), now)
+    stored_as_floats = Event(  # how InfluxDB, and older SQLite rows, hand them back
+        now - 3000,
+        tuple(sorted((*labels("b"), ("event", "notification")))),
+        (("attempt", 3.0), ("kind", "firing"), ("outcome", "sent")),
+    )
+    await write_events(
+        store,
+        [
+            transition_event(
+                labels("a"), now - 2000, "pending", "firing", 91.5, 85, "s", now - 9000
+            ),
+            notification_event(Outcome(note, 2, True, "", now - 500, True)),
+        ],
+    )
+    await store.write_events(ALERT_EVENTS, [stored_as_floats])
+    _, history = await get(f"{base}/api/v1/alerts/history?start=-1h")
+    _, active = await get(f"{base}/api/v1/alerts")
+    by_host = {(e["host"], e["event"]): e for e in history["events"]}
+    transition = by_host["a", "transition"]
+    assert (transition["since_ms"], transition["ts_ms"]) == (now - 9000, now - 2000)
+    assert by_host["a", "notification"]["attempt"] == 2
+    assert by_host["b", "notification"]["attempt"] == 3
+    (alert,) = active["alerts"]
+    whole = [
+        transition["since_ms"],
+        transition["ts_ms"],
+        by_host["a", "notification"]["attempt"],
+        by_host["b", "notification"]["attempt"],
+        alert["since_ms"],
+        alert["ts_ms"],
+    ]
+    assert all(type(value) is int for value in whole), whole
+    assert transition["value"] == 91.5  # a measurement stays what it is

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from alerting.templates import compile_template, compose, dashboard_link, render
 
 
@@ -57,3 +59,23 @@ def test_resolved_message_says_how_long_it_fired() -> None:
     assert message.body.splitlines()[0] == (
         "Resolved after firing for 12m34s (since 2027-01-15T08:00:00Z); value now 12."
     )
+
+
+@pytest.mark.parametrize(
+    ("fired_ms", "shown"), [(14_999, "15s"), (150_400, "2m30s"), (3_929_000, "1h5m")]
+)
+def test_resolved_message_rounds_how_long_it_fired_for_people(fired_ms: int, shown: str) -> None:
+    message = compose(
+        alert="CpuHigh",
+        state="resolved",
+        severity="warning",
+        labels={"host": "a"},
+        value=12.0,
+        threshold=70,
+        op=">",
+        summary="",
+        started_ms=1_800_000_000_000,
+        now_ms=1_800_000_000_000 + fired_ms,
+        grafana="",
+    )
+    assert message.body.splitlines()[0].startswith(f"Resolved after firing for {shown} (since ")

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleetpulse.durations import format_duration, parse_duration
+from fleetpulse.durations import format_duration, human_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,23 @@ def test_parse_duration_refuses_malformed_text_with_an_example(text: str) -> Non
 @given(st.integers(min_value=0, max_value=10**12))
 def test_format_duration_round_trips_whole_milliseconds(ms: int) -> None:
     assert parse_duration(format_duration(ms / 1000)) == pytest.approx(ms / 1000)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.4, "0s"),
+        (14.999, "15s"),
+        (59.6, "1m"),
+        (150, "2m30s"),
+        (754.2, "12m34s"),
+        (3599.6, "1h"),
+        (3900, "1h5m"),
+        (3929, "1h5m"),
+        (86399, "1d"),
+        (200_000, "2d8h"),
+    ],
+)
+def test_human_duration_rounds_to_two_units_for_people(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
