@@ -129,7 +129,9 @@ def build(inputs: Inputs) -> JSON:
         4,
     )
     layout.add(
-        stat("CPUs", flux.latest_gauge(b, "host_cpu_logical_processors", HOST_IS), color_mode="none"),
+        stat(
+            "CPUs", flux.latest_gauge(b, "host_cpu_logical_processors", HOST_IS), color_mode="none"
+        ),
         3,
         4,
     )
