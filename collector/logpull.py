@@ -112,7 +112,17 @@ async def fetch_lines(
         content_type = response.headers.get("Content-Type", "")
         if not instance or not content_type.startswith(LOG_CONTENT_TYPE):
             raise NotOurLogs(f"Content-Type {content_type or 'none'} without {INSTANCE_HEADER}")
-        text = await response.text()
+        # a page is at most PAGE lines, but a line may carry a long traceback: the scrape's
+        # body limit bounds what one pull can hold in memory
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            size += len(chunk)
+            if size > target.body_size_limit:
+                raise ValueError(
+                    f"/logs page larger than the limit of {target.body_size_limit} bytes"
+                )
+            chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8", "replace")
     try:
         lines = [json.loads(row) for row in text.splitlines() if row.strip()]
     except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from alerting.thresholds import Thresholds
 from collector.api import error_middleware
 from collector.api_context import CONTEXT, ApiContext
 from collector.api_logs import add_log_routes as add_api_log_routes
-from collector.logpull import LogCursors, PullHealth, logs_url, pull_logs
+from collector.logpull import LOG_CONTENT_TYPE, LogCursors, PullHealth, logs_url, pull_logs
 from collector.service import Collector
 from collector.storage.port import AGENT_LOGS
 from collector.storage.settings import RetentionSettings
@@ -353,3 +354,33 @@ async def test_a_failing_pull_logs_once_repeats_at_debug_and_its_recovery_once(
     assert [level for level, _ in lines] == ["INFO", "DEBUG", "DEBUG", "INFO"], lines
     assert lines[0][1].startswith("log pull failed host=web-1 ")
     assert lines[3][1].startswith("log pull recovered host=web-1 ")
+
+
+async def test_a_logs_page_over_the_body_limit_is_refused_and_nothing_is_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="collector.logpull")
+    line = json.dumps({"seq": 1, "ts": 1, "level": "error", "message": "x" * 4096})
+
+    async def huge_page(request: web.Request) -> web.Response:
+        return web.Response(
+            text=(line + "\n") * 1000,
+            content_type=LOG_CONTENT_TYPE,
+            headers={"FleetPulse-Log-Instance": "i1"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/logs", huge_page)
+    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+    try:
+        async with serve_app(app) as base, aiohttp.ClientSession() as session:
+            settings = TargetSettings(url=f"{base}/metrics", host="big", body_size_limit=1_000_000)
+            target = resolve_target(settings, ScrapeSettings())
+            await pull_logs(session, target, store, LogCursors(tmp_path / "c.json"), PullHealth())
+        assert await store.query_events(AGENT_LOGS, 0, 2**62) == []
+    finally:
+        await store.close()
+    assert any(
+        "/logs page larger than the limit of 1000000 bytes" in r.getMessage()
+        for r in caplog.records
+    )
