@@ -25,6 +25,10 @@ class ApiError(FleetPulseError):
     """The API could not answer; the message is meant for the person at the terminal."""
 
 
+class ApiUnreachable(ApiError, ConnectionError):
+    """Nothing answers at the API's address (yet): a follower may wait and try again."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApiTarget:
     base_url: str = DEFAULT_API
@@ -103,7 +107,7 @@ class ApiClient:
                     raise self._explain(response.status, body, path)
                 return body
         except aiohttp.ClientConnectorError:
-            raise ApiError(
+            raise ApiUnreachable(
                 f"cannot reach the FleetPulse API at {self.target.base_url}; is `fleetpulse up` "
                 "or `fleetpulse collector` running? (set --api URL to use another address)"
             ) from None
@@ -140,4 +144,6 @@ class ApiClient:
                 async for raw in response.content:
                     yield raw.decode("utf-8", "replace").rstrip("\r\n")
         except aiohttp.ClientConnectorError:
-            raise ApiError(f"cannot reach the FleetPulse API at {self.target.base_url}") from None
+            raise ApiUnreachable(
+                f"cannot reach the FleetPulse API at {self.target.base_url}"
+            ) from None

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget
+from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget, ApiUnreachable
 
 RECONNECT_SECONDS = 1.0
 LEVEL_COLOURS = {"warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[31;1m"}
@@ -66,12 +66,9 @@ async def follow(
                     out.write(format_line(json.loads(raw[6:]), colour) + "\n")
                     out.flush()
                     last_id = event_id or last_id
-        except ApiError as exc:
-            if "cannot reach" not in str(exc):
-                raise
-        # the API stopped mid-stream (a cut body, a closed connection) or the network blinked:
-        # resume where we were
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        # the API is restarting, stopped mid-stream (a cut body, a closed connection) or the
+        # network blinked: resume where we were
+        except (ApiUnreachable, aiohttp.ClientError, TimeoutError, OSError):
             pass
         reconnects.dropped()
         await asyncio.sleep(RECONNECT_SECONDS)
