@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import ssl
@@ -9,6 +10,13 @@ import ssl
 from aiohttp import web
 
 from fleetpulse.config import Listen
+
+# What to do next, by the reason a bind failed; anything else only names the reason.
+BIND_ADVICE = {
+    errno.EADDRINUSE: "pick another address or stop the process using it",
+    errno.EADDRNOTAVAIL: "this machine has no such address; use one of its own, or 0.0.0.0",
+    errno.EACCES: "ports below 1024 need root or CAP_NET_BIND_SERVICE; pick a higher one",
+}
 
 
 async def start_site(
@@ -36,9 +44,9 @@ async def start_site(
         await runner.cleanup()
         # asyncio's strerror repeats the address and hides the reason; the errno says why
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        advice = BIND_ADVICE.get(exc.errno or 0)
         raise OSError(
-            f"cannot listen on {listen}: {reason}; "
-            "pick another address or stop the process using it"
+            f"cannot listen on {listen}: {reason}" + (f"; {advice}" if advice else "")
         ) from None
     bound = listen.port
     server = site._server  # aiohttp exposes the bound sockets only here
