@@ -23,6 +23,10 @@ import pytest
 from tests.support.docker_engine import DockerEngine, DockerSandbox, engine_or_skip
 from tests.support.require import missing
 
+# promtool lints an exposition with containers of the private engine; Prometheus and promtool
+# are Debian's, so the whole module belongs with the Linux engine tests
+pytestmark = pytest.mark.docker
+
 
 def tool(name: str) -> str:
     path = shutil.which(name)
