@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.cli import run_cli
@@ -38,3 +43,52 @@ async def test_readme_config_error_example_is_what_up_prints(tmp_path: Path) -> 
     code, out, err = await run_cli(*BROKEN_CONFIG_COMMAND.split()[2:], cwd=tmp_path)
     assert (code, out) == (1, "")
     assert err.splitlines() == shown
+
+
+def shape(text: str) -> list[str]:
+    """Lines with their numbers made alike (ports, versions and counts differ per run)."""
+    return [re.sub(r"\d+", "#", line.rstrip()) for line in text.splitlines()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_readme_quick_start_banner_is_what_up_prints(tmp_path: Path) -> None:
+    blocks = fenced_blocks(section((ROOT / "README.md").read_text(), "Quick start"))
+    language, shown = blocks[0]
+    assert language == "console" and shown.startswith("$ make run\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetpulse", "up",
+         "--exporter-listen", f"127.0.0.1:{free_port()}", "--api-listen", f"127.0.0.1:{free_port()}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "DOCKER_HOST": f"unix://{tmp_path}/none.sock"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        banner = []
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert shape("".join(banner)) == shape(shown.split("\n", 1)[1])
+
+
+async def test_the_rule_example_of_docs_alerting_passes_rules_check(tmp_path: Path) -> None:
+    blocks = fenced_blocks(section((ROOT / "docs" / "alerting.md").read_text(), "Rules"))
+    rule = next(body for language, body in blocks if language == "yaml")
+    assert rule.startswith("groups:")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "example.yaml").write_text(rule)
+    (tmp_path / "rules" / "thresholds.yaml").write_text(
+        "thresholds:\n  defaults:\n    cpu: {warning: 70, critical: 85}\n"
+    )
+    code, out, err = await run_cli("rules", "check", "rules", cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    assert "rules/example.yaml: ok, 1 rules in 1 groups" in out
