@@ -27,7 +27,8 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m grafana.generate --check
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/fleetpulse dashboards --check
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

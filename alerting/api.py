@@ -9,19 +9,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from alerting.history import active_alerts, query_history
-from collector.api_context import CONTEXT, BadParameter, time_param
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.httpapi import STORAGE, BadParameter, time_param
+from fleetpulse.core.timeutil import now_ms
 
 MAX_EVENTS = 10_000
 
 
 async def alerts(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    return web.json_response({"alerts": await active_alerts(ctx.storage, now_ms())})
+    storage = request.app[STORAGE]
+    return web.json_response({"alerts": await active_alerts(storage, now_ms())})
 
 
 async def alert_history(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
     now = now_ms()
     start = time_param(request, "start", "-24h", now)
     end = time_param(request, "end", "now", now)
@@ -31,7 +30,7 @@ async def alert_history(request: web.Request) -> web.Response:
     limit_text = request.query.get("limit", str(MAX_EVENTS))
     if not limit_text.isdigit() or not 0 < int(limit_text) <= MAX_EVENTS:
         raise BadParameter("limit", f"expected a whole number from 1 to {MAX_EVENTS}")
-    events = await query_history(ctx.storage, start, end, host, int(limit_text))
+    events = await query_history(request.app[STORAGE], start, end, host, int(limit_text))
     return web.json_response({"events": events})
 
 

@@ -1,110 +1,20 @@
-"""One rule against the store: one range query, a reduce per series, a comparison per instance.
-
-Reduce functions and comparison operators are tables (name -> function). `rate` and
-`increase` are computed here from the window's raw points and are reset-safe: a drop in a
-counter is a restart, so the new value counts as the increase since it, never a negative one.
-"""
+"""One rule against the store: one range query, a reduce per series, a comparison per instance
+(the reduce functions and operators are the tables of `alerting.reduce`)."""
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from collector.storage.port import RangeQuery, Storage
-from fleetpulse.samples import Labels, Series, label_value
-from fleetpulse.selector import Selector
+from alerting.reduce import OPS, REDUCERS
+from fleetpulse.core.samples import Labels, Series, label_value
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import RangeQuery, Storage
 
 if TYPE_CHECKING:
     from alerting.rules import Rule
-    from alerting.thresholds import Level, Thresholds
-
-Points = Sequence[tuple[int, float]]
-
-# map(_VALUE, points) rather than a generator: the same values in the same order (so the same
-# sums), at a fraction of the cost when a cycle reduces 100,000 series
-_VALUE = operator.itemgetter(1)
-
-
-def _increase(points: Points) -> float | None:
-    if len(points) < 2:
-        return None
-    total = 0.0
-    previous = points[0][1]
-    for _, value in points[1:]:
-        # a counter that went down was reset: it counted `value` since the reset
-        total += value if value < previous else value - previous
-        previous = value
-    return total
-
-
-def _rate(points: Points) -> float | None:
-    increase = _increase(points)
-    span = (points[-1][0] - points[0][0]) / 1000 if len(points) >= 2 else 0.0
-    if increase is None or span <= 0:
-        return None
-    return increase / span
-
-
-def _slope(points: Points) -> tuple[float, float] | None:
-    """Least-squares (per-second slope, value at the last point), as Prometheus `deriv`."""
-    if len(points) < 2:
-        return None
-    t0 = points[-1][0]
-    xs = [(t - t0) / 1000 for t, _ in points]
-    ys = [v for _, v in points]
-    n = len(xs)
-    mean_x, mean_y = sum(xs) / n, sum(ys) / n
-    var = sum((x - mean_x) ** 2 for x in xs)
-    if var == 0:
-        return None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
-    return slope, mean_y - slope * mean_x
-
-
-def _deriv(points: Points) -> float | None:
-    fit = _slope(points)
-    return None if fit is None else fit[0]
-
-
-# A day-ahead forecast from a few minutes of samples is noise (a log rotation, a download), so
-# the window's points must span at least this long before the trend counts.
-MIN_FORECAST_SPAN_MS = 3_600_000
-
-
-def _predict_24h(points: Points) -> float | None:
-    """The value expected 24 hours after the last point if the window's trend holds."""
-    if len(points) < 2 or points[-1][0] - points[0][0] < MIN_FORECAST_SPAN_MS:
-        return None
-    fit = _slope(points)
-    return None if fit is None else fit[1] + fit[0] * 86_400
-
-
-REDUCERS: dict[str, Callable[[Points], float | None]] = {
-    "avg": lambda p: sum(map(_VALUE, p)) / len(p) if p else None,
-    "min": lambda p: min(map(_VALUE, p)) if p else None,
-    "max": lambda p: max(map(_VALUE, p)) if p else None,
-    "last": lambda p: p[-1][1] if p else None,
-    "sum": lambda p: sum(map(_VALUE, p)) if p else None,
-    "count": lambda p: float(len(p)) if p else None,
-    "rate": _rate,
-    "increase": _increase,
-    # gauges: change over the window, per-second trend, and a linear forecast
-    "delta": lambda p: p[-1][1] - p[0][1] if len(p) >= 2 else None,
-    "deriv": _deriv,
-    "predict_24h": _predict_24h,
-}
-
-OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-
+    from fleetpulse.core.thresholds import Level, Thresholds
 
 InstanceKey = tuple[str, str, Labels]  # (alert, severity, series labels)
 

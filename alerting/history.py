@@ -14,10 +14,10 @@ from typing import Any
 
 from alerting.notify import Outcome
 from alerting.state import FIRING, PENDING
-from collector.storage.port import ALERT_EVENTS, Event, Storage, StorageError
-from fleetpulse.samples import Labels, label_value
-from fleetpulse.selector import Selector
-from fleetpulse.timeutil import format_time
+from fleetpulse.core.samples import Labels, label_value
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import ALERT_EVENTS, Event, Storage, StorageError
+from fleetpulse.core.timeutil import format_time
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from alerting.settings import (
     split_url,
     url_secrets,
 )
-from fleetpulse.errors import FleetPulseError
-from fleetpulse.samples import Labels
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.errors import FleetPulseError
+from fleetpulse.core.samples import Labels
+from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 

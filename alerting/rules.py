@@ -12,12 +12,17 @@ from pathlib import Path
 
 import jinja2
 
-from alerting.evaluate import OPS, REDUCERS
+from alerting.reduce import OPS, REDUCERS
 from alerting.templates import compile_template
-from alerting.thresholds import THRESHOLDS_FILE, Thresholds, find_thresholds_file, load_thresholds
-from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.selector import Selector, parse_selector
-from fleetpulse.yamlfile import MapView, Reader, load_yaml
+from fleetpulse.core.errors import ConfigError, Problem
+from fleetpulse.core.selector import Selector, parse_selector
+from fleetpulse.core.thresholds import (
+    THRESHOLDS_FILE,
+    Thresholds,
+    find_thresholds_file,
+    load_thresholds,
+)
+from fleetpulse.core.yamlfile import MapView, Reader, load_yaml
 
 RULE_KEYS = frozenset(
     {

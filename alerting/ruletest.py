@@ -33,10 +33,10 @@ from alerting.rules import load_ruleset
 from alerting.service import AlertEngine
 from alerting.settings import AlertingSettings
 from alerting.state import FIRING, PENDING
-from collector.storage.port import Event, LatestValue, RangeQuery, RangeResult
-from fleetpulse.samples import Labels, Sample, Series, make_labels
-from fleetpulse.selector import Selector, parse_selector
-from fleetpulse.yamlfile import MapView, Node, Reader, load_yaml, resolve_path
+from fleetpulse.core.samples import Labels, Sample, Series, make_labels
+from fleetpulse.core.selector import Selector, parse_selector
+from fleetpulse.core.storage import Event, LatestValue, RangeQuery, RangeResult
+from fleetpulse.core.yamlfile import MapView, Node, Reader, load_yaml, resolve_path
 
 T0 = 1_800_000_000_000  # a fixed epoch for test time 0, so rendered times are stable
 _EXPAND = re.compile(r"^(-?[\d.]+(?:e[+-]?\d+)?)(?:([+-][\d.]+(?:e[+-]?\d+)?)?x(\d+))?$")

@@ -43,12 +43,12 @@ from alerting.state import (
     write_state,
 )
 from alerting.templates import compose, dashboard_link, render
-from alerting.thresholds import Thresholds, find_thresholds_file
-from collector.storage.port import Event, RangeQuery, Storage, StorageError
-from fleetpulse.errors import ConfigError
-from fleetpulse.samples import Labels, Series, label_value
-from fleetpulse.selector import Selector
-from fleetpulse.timeutil import format_time, now_ms
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.samples import Labels, Series, label_value
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import Event, RangeQuery, Storage, StorageError
+from fleetpulse.core.thresholds import Thresholds, find_thresholds_file
+from fleetpulse.core.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from fleetpulse.defaults import BUILTIN_RULES
-from fleetpulse.yamlfile import MapView, Node, resolve_path
+from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.yamlfile import MapView, Node, resolve_path
 
 ALERTING_KEYS = frozenset(
     {

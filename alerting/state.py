@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from fleetpulse.samples import Labels
+from fleetpulse.core.samples import Labels
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from fleetpulse.durations import human_duration
-from fleetpulse.timeutil import format_time
+from fleetpulse.core.durations import human_duration
+from fleetpulse.core.timeutil import format_time
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 from alerting.evaluate import plan_queries  # noqa: E402
 from alerting.service import AlertEngine  # noqa: E402
 from alerting.settings import AlertingSettings, ChannelSettings  # noqa: E402
-from collector.storage.settings import RetentionSettings  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
-from fleetpulse.samples import Sample, make_labels  # noqa: E402
-from fleetpulse.timeutil import now_ms  # noqa: E402
+from fleetpulse.core.samples import Sample, make_labels  # noqa: E402
+from fleetpulse.core.tiers import RetentionSettings  # noqa: E402
+from fleetpulse.core.timeutil import now_ms  # noqa: E402
 from tests.alerting.recorders import http_recorder  # noqa: E402
 
 METRICS = 10

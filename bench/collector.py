@@ -42,12 +42,13 @@ from aiohttp import web  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from bench.parse import best_rate, ours, prometheus_client, synthetic_body, workloads  # noqa: E402
-from collector.main import tune_gc  # noqa: E402
 from collector.service import Collector  # noqa: E402
+from collector.settings import ScrapeSettings, TargetSettings  # noqa: E402
 from collector.storage.settings import SqliteSettings  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from collector.targets import resolve_target  # noqa: E402
-from fleetpulse.config import RetentionSettings, ScrapeSettings, TargetSettings  # noqa: E402
+from fleetpulse.app.collector_main import tune_gc  # noqa: E402
+from fleetpulse.core.tiers import RetentionSettings  # noqa: E402
 
 WARM_PENDING = 50_000  # queued samples below which the first rounds' backlog counts as written
 PORTS = 20  # the target server listens on several ports, as a fleet has many hosts

@@ -9,32 +9,26 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client.exposition import generate_latest
 
-from alerting.api import add_alert_routes
-from collector.api_context import (
-    CONTEXT,
-    ApiContext,
-    BadParameter,
-    error,
-    time_param,
-    unknown_host,
-)
+from collector.api_context import CONTEXT, ApiContext, unknown_host
 from collector.api_logs import add_log_routes
-from collector.storage.port import (
+from fleetpulse.core.durations import parse_duration
+from fleetpulse.core.httpapi import STORAGE, BadParameter, error, time_param
+from fleetpulse.core.httpauth import AuthSettings, Handler, auth_middleware
+from fleetpulse.core.samples import Labels, Series, is_counter, label_value
+from fleetpulse.core.selector import Selector, parse_selector
+from fleetpulse.core.storage import (
     AGGREGATES,
     COUNTER_AGGREGATES,
     RangeQuery,
     StorageError,
     StorageUnavailable,
 )
-from fleetpulse.durations import parse_duration
-from fleetpulse.httpauth import AuthSettings, Handler, auth_middleware
-from fleetpulse.samples import Labels, Series, is_counter, label_value
-from fleetpulse.selector import Selector, parse_selector
-from fleetpulse.timeutil import format_time, now_ms
+from fleetpulse.core.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +184,20 @@ async def own_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
-def make_api(ctx: ApiContext, auth: AuthSettings) -> web.Application:
+def make_api(
+    ctx: ApiContext,
+    auth: AuthSettings,
+    routes: Sequence[Callable[[web.Application], None]] = (),
+) -> web.Application:
+    """The API app; `routes` add other services' endpoints (the alert engine's), which read
+    the store from `STORAGE`."""
     app = web.Application(middlewares=[auth_middleware(auth, "fleetpulse api"), error_middleware])
     app[CONTEXT] = ctx
+    app[STORAGE] = ctx.storage
     app.router.add_get("/api/v1/hosts", hosts)
     app.router.add_get("/api/v1/hosts/{host}/metrics/history", history)
-    add_alert_routes(app)
+    for add_routes in routes:
+        add_routes(app)
     add_log_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", own_metrics)

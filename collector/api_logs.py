@@ -12,10 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.api_context import CONTEXT, BadParameter, time_param, unknown_host
-from collector.storage.port import AGENT_LOGS, Event
-from fleetpulse.selector import Selector, make_matcher
-from fleetpulse.timeutil import format_time, now_ms
+from collector.api_context import CONTEXT, unknown_host
+from fleetpulse.core.httpapi import BadParameter, time_param
+from fleetpulse.core.selector import Selector, make_matcher
+from fleetpulse.core.storage import AGENT_LOGS, Event
+from fleetpulse.core.timeutil import format_time, now_ms
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 STREAM_POLL_SECONDS = 0.5

@@ -1,6 +1,6 @@
 """The collector's exception tree: every error it raises on purpose derives from CollectorError."""
 
-from fleetpulse.errors import FleetPulseError
+from fleetpulse.core.errors import FleetPulseError
 
 
 class CollectorError(FleetPulseError):

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fleetpulse.config import TargetSettings, parse_target
-from fleetpulse.durations import format_duration
-from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.yamlfile import Interval, MapView, Reader, load_yaml
+from collector.settings import TargetSettings, parse_target
+from fleetpulse.core.durations import format_duration
+from fleetpulse.core.errors import ConfigError, Problem
+from fleetpulse.core.yamlfile import Interval, MapView, Reader, load_yaml
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from collector.storage.port import AGENT_LOGS, Event, Storage, StorageError
 from collector.targets import Target
-from fleetpulse.durations import format_duration
-from fleetpulse.headers import INSTANCE_HEADER
-from fleetpulse.samples import make_labels
+from fleetpulse.core.durations import format_duration
+from fleetpulse.core.headers import INSTANCE_HEADER
+from fleetpulse.core.samples import make_labels
+from fleetpulse.core.storage import AGENT_LOGS, Event, Storage, StorageError
 
 log = logging.getLogger(__name__)
 PAGE = 1000

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from collector.storage.port import Storage, StorageError
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.storage import Storage, StorageError
+from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 

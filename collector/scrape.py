@@ -27,8 +27,8 @@ import aiohttp
 
 from collector.parse import ParsedSample, ParseError, parse_exposition
 from collector.targets import Target
-from fleetpulse.headers import EXPORTER_HEADER
-from fleetpulse.samples import Labels, Sample
+from fleetpulse.core.headers import EXPORTER_HEADER
+from fleetpulse.core.samples import Labels, Sample
 
 log = logging.getLogger(__name__)
 

@@ -16,19 +16,25 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.file_sd import FileDiscovery, watch_files
 from collector.logpull import LogCursors, PullHealth, pull_logs
 from collector.rollup import run_rollups
 from collector.scrape import BodyBudget, ScrapeLoop, ScrapeResult
-from collector.storage.port import Storage, StorageError, StorageStats
+from collector.settings import (
+    DEFAULT_BODY_BUDGET,
+    CollectorSettings,
+    ScrapeSettings,
+    TargetSettings,
+)
 from collector.targets import Target, in_shard, resolve_target
-from fleetpulse.config import DEFAULT_BODY_BUDGET, Config, Listen, ScrapeSettings, TargetSettings
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.samples import Sample
-from fleetpulse.service import start_site
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample
+from fleetpulse.core.site import start_site
+from fleetpulse.core.storage import Storage, StorageError, StorageStats
+from fleetpulse.core.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 LOG_CURSORS_FILE = "log-cursors.json"
@@ -407,21 +413,23 @@ class RunningCollector:
 
 
 async def start_collector(
-    config: Config,
+    settings: CollectorSettings,
     storage: Storage,
     data_dir: Path,
     extra_targets: Sequence[TargetSettings] = (),
     thresholds: Callable[[], Thresholds] = Thresholds,
     *,
+    routes: Sequence[Callable[[web.Application], None]] = (),
     shard: tuple[int, int] | None = None,
     rollup_every: float = 60.0,
 ) -> RunningCollector:
     """Scrape loops for `extra_targets` + the configured and file_sd targets (this shard's
-    share), the rollup schedule for stores that roll up themselves, and the HTTP API."""
-    target_set = TargetSet(config.scrape, (*extra_targets, *config.scrape.targets), shard)
+    share), the rollup schedule for stores that roll up themselves, and the HTTP API with
+    `routes` added (the composition root adds the alert engine's)."""
+    target_set = TargetSet(settings.scrape, (*extra_targets, *settings.scrape.targets), shard)
     discovery = (
-        FileDiscovery(config.scrape.file_sd, config.base, config.scrape.interval)
-        if config.scrape.file_sd
+        FileDiscovery(settings.scrape.file_sd, settings.base, settings.scrape.interval)
+        if settings.scrape.file_sd
         else None
     )
     if discovery is not None:
@@ -434,10 +442,10 @@ async def start_collector(
         storage,
         registry,
         log_cursors=cursors,
-        body_budget=config.scrape.body_budget,
+        body_budget=settings.scrape.body_budget,
         # the InfluxDB adapter batches by itself (storage.influxdb.flush_interval)
-        write_linger=config.storage.sqlite.flush_interval
-        if config.storage.backend == "sqlite"
+        write_linger=settings.storage.sqlite.flush_interval
+        if settings.storage.backend == "sqlite"
         else 0.0,
     )
     targets = target_set.resolve()
@@ -451,13 +459,14 @@ async def start_collector(
 
         tasks.append(
             asyncio.create_task(
-                watch_files(discovery, config.scrape.file_sd_refresh, on_change), name="file-sd"
+                watch_files(discovery, settings.scrape.file_sd_refresh, on_change), name="file-sd"
             )
         )
-    ctx = ApiContext(storage, thresholds, config.scrape.interval, registry)
+    ctx = ApiContext(storage, thresholds, settings.scrape.interval, registry)
     try:
         api_runner, api_listen = await start_site(
-            make_api(ctx, AuthSettings(bearer_token=config.api.token)), config.api.listen
+            make_api(ctx, AuthSettings(bearer_token=settings.api.token), routes),
+            settings.api.listen,
         )
     except OSError:
         for task in tasks:
@@ -465,7 +474,7 @@ async def start_collector(
         await asyncio.gather(*tasks, return_exceptions=True)
         await collector.stop()
         raise
-    log.info("api listening address=%s auth=%s", api_listen, bool(config.api.token))
+    log.info("api listening address=%s auth=%s", api_listen, bool(settings.api.token))
     return RunningCollector(
         collector,
         api_runner,

@@ -9,14 +9,14 @@ import hashlib
 import ssl
 from dataclasses import dataclass, field
 
-from fleetpulse.config import (
+from collector.settings import (
     DEFAULT_BODY_SIZE_LIMIT,
     DEFAULT_LABEL_LIMIT,
     DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
     ScrapeSettings,
     TargetSettings,
 )
-from fleetpulse.samples import Labels, make_labels
+from fleetpulse.core.samples import Labels, make_labels
 
 
 @dataclass(frozen=True, slots=True)

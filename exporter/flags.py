@@ -1,6 +1,6 @@
 """The flags of `fleetpulse exporter` and how they override the `exporter:` config section.
 
-Kept apart from exporter.main so building the CLI parser imports no service code. Secrets
+Kept apart from fleetpulse.app.exporter_main so building the CLI parser imports no service code. Secrets
 come from files only on the command line, so they never show in `ps` or shell history.
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from exporter.dockerapi import EngineAddressError, check_address
 from exporter.settings import SOURCE_NAMES, ExporterSettings, NameFilter, TlsSettings
-from fleetpulse.durations import format_duration, parse_duration
-from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.listen import listen_arg
+from fleetpulse.core.durations import format_duration, parse_duration
+from fleetpulse.core.errors import ConfigError, Problem
+from fleetpulse.core.listen import listen_arg
 
 
 def add_exporter_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import json
 from aiohttp import web
 
 from exporter.logbuffer import LEVELS, LogBuffer, LogLine, line_matches
-from fleetpulse.headers import INSTANCE_HEADER
+from fleetpulse.core.headers import INSTANCE_HEADER
 
 BUFFER_KEY = web.AppKey("log_buffer", LogBuffer)
 HEARTBEAT_SECONDS = 15.0

@@ -13,8 +13,8 @@ from exporter.collect import ExpositionCache
 from exporter.logbuffer import LogBuffer
 from exporter.logs_http import add_log_routes
 from fleetpulse import __version__
-from fleetpulse.headers import EXPORTER_HEADER
-from fleetpulse.httpauth import AuthSettings, auth_middleware
+from fleetpulse.core.headers import EXPORTER_HEADER
+from fleetpulse.core.httpauth import AuthSettings, auth_middleware
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from exporter.collect import ExpositionCache, SourceSchedule, run_collection
 from exporter.logbuffer import LogBuffer
 from exporter.logbuffer import install as install_log_buffer
 from exporter.server import make_app
-from exporter.settings import TlsSettings
+from exporter.settings import ExporterSettings, TlsSettings
 from exporter.sources.base import Source
-from fleetpulse.config import ExporterSettings, Listen
-from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.service import start_site
+from fleetpulse.core.errors import ConfigError, Problem
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.site import start_site
 
 log = logging.getLogger(__name__)
 LOG_BUFFER_LINES = 10_000

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.dockerapi import EngineAddressError, check_address
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.listen import Listen, listen_value
-from fleetpulse.yamlfile import Interval, MapView
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen, listen_value
+from fleetpulse.core.yamlfile import Interval, MapView
 
 SOURCE_NAMES = ("host", "disk", "network", "containers")
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from fleetpulse.cli import main
+from fleetpulse.app.cli import main
 
 sys.exit(main())

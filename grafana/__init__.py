@@ -1,1 +1,1 @@
-"""Grafana provisioning and the generator of FleetPulse's dashboards (`python -m grafana.generate`)."""
+"""Grafana provisioning and the generator of FleetPulse's dashboards (`fleetpulse dashboards`)."""

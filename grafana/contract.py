@@ -1,7 +1,7 @@
 """What the dashboards rely on: the datasource, the buckets per tier, the event schemas.
 
-Metric names come from `fleetpulse.catalog`, tiers from `collector.storage.tiers`, retention
-and the bucket name from `collector.storage.settings`, so the dashboards, the API and the
+Metric names come from `fleetpulse.core.catalog`, tiers from `fleetpulse.core.tiers`, retention
+and the bucket name from `fleetpulse.core.tiers`, so the dashboards, the API and the
 storage adapters cannot drift apart silently.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerting.thresholds import Level, Thresholds
-from collector.storage.port import AGENT_LOGS, ALERT_EVENTS
-from collector.storage.settings import InfluxSettings, RetentionSettings
-from collector.storage.tiers import TIER_BY_NAME, TIERS, Tier
-from fleetpulse.defaults import BUILTIN_RULES
+from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS
+from fleetpulse.core.thresholds import Level, Thresholds
+from fleetpulse.core.tiers import DEFAULT_BUCKET, TIER_BY_NAME, TIERS, RetentionSettings, Tier
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GRAFANA_DIR = REPO_ROOT / "grafana"
@@ -92,7 +91,7 @@ class Buckets:
         return tuple((self.bucket(tier), seconds[tier.name]) for tier in TIERS)
 
 
-DEFAULT_BUCKETS = Buckets(InfluxSettings().bucket, RetentionSettings())
+DEFAULT_BUCKETS = Buckets(DEFAULT_BUCKET, RetentionSettings())
 
 
 # Threshold keys of rules/thresholds.yaml that the dashboards draw, and the gauge each rates.

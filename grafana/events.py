@@ -6,7 +6,7 @@ one event into one row; the instance is the rest of the series key (its labels).
 
 from __future__ import annotations
 
-from collector.storage.port import AGENT_LOGS, ALERT_EVENTS
+from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS
 from grafana.contract import ACTIVE_LOOKBACK, AGENT_LOGS_TIER, ALERT_EVENTS_TIER, Buckets
 from grafana.flux import RANGE, pipeline
 

@@ -1,7 +1,7 @@
 """Flux text for dashboard queries: the tier choice, gauges, counter rates, latest values.
 
 Every metric query starts with the same preamble that picks the bucket from the dashboard's
-time range exactly as `collector.storage.tiers.choose_tier` does for the API: raw while the
+time range exactly as `fleetpulse.core.tiers.choose_tier` does for the API: raw while the
 raw bucket still holds the range's start, else hourly while that holds it, else daily.
 Measurement and field names always appear as `r._measurement == "name"` and in the
 `*_field = ...` lines, which is what the tests read back to check them against the exporter.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from alerting.thresholds import Thresholds
-from fleetpulse.catalog import BY_NAME
+from fleetpulse.core.catalog import BY_NAME
+from fleetpulse.core.thresholds import Thresholds
 from grafana.contract import RAW_FIELD, THRESHOLD_METRICS, Buckets
 
 NS_PER_SECOND = 1_000_000_000
@@ -29,7 +29,7 @@ def tier_preamble(buckets: Buckets) -> str:
         ns = int(retention * NS_PER_SECOND)
         choice = f'if tier_start >= tier_now - {ns} then "{name}" else {choice}'
     return (
-        "// Tier: the same rule as the API (collector/storage/tiers.py choose_tier).\n"
+        "// Tier: the same rule as the API (fleetpulse/core/tiers.py choose_tier).\n"
         "tier_start = int(v: v.timeRangeStart)\n"
         "tier_now = int(v: now())\n"
         f"bucket = {choice}\n"

@@ -1,24 +1,17 @@
-"""Write (or with --check, verify) the dashboards and provisioning files under grafana/.
-
-python -m grafana.generate            # after changing the built-in thresholds or the code
-python -m grafana.generate --thresholds rules/thresholds.yaml --out /srv/grafana   # your levels
-python -m grafana.generate --check    # exit 1 when a committed file is stale
-python -m grafana.generate -c fleetpulse.yaml --out /srv/grafana   # your retention, bucket
-"""
+"""The dashboards and provisioning files, rendered from the catalog, the thresholds and the
+site's InfluxDB names (`fleetpulse dashboards` writes or checks them)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from alerting.thresholds import load_thresholds
-from fleetpulse.config import load_config
-from fleetpulse.errors import ConfigError
+from fleetpulse.core.thresholds import load_thresholds
+from fleetpulse.core.tiers import DEFAULT_BUCKET, RetentionSettings
 from grafana import alerts, containers, host, logs, overview
-from grafana.contract import DEFAULT_THRESHOLDS_FILE, GRAFANA_DIR, Buckets, Inputs
+from grafana.contract import DEFAULT_THRESHOLDS_FILE, Buckets, Inputs
 from grafana.panels import JSON
 from grafana.provisioning import dashboards_yaml, datasource_yaml
 
@@ -29,7 +22,7 @@ BUILDERS: dict[str, Callable[[Inputs], JSON]] = {
     "alerts": alerts.build,
     "logs": logs.build,
 }
-STALE_HINT = "run python -m grafana.generate"
+STALE_HINT = "run fleetpulse dashboards"
 
 
 def _duration(seconds: float) -> str:
@@ -39,23 +32,28 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def render(
-    config_path: Path | None = None, thresholds_path: Path = DEFAULT_THRESHOLDS_FILE
-) -> dict[str, str]:
-    """Every generated file's text, keyed by its path under grafana/."""
-    config = load_config(config_path)
-    inputs = Inputs(
-        Buckets(config.storage.influxdb.bucket, config.retention),
-        load_thresholds(thresholds_path),
-    )
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The names and figures of one installation that the dashboards are drawn for."""
+
+    org: str = "fleetpulse"
+    bucket: str = DEFAULT_BUCKET
+    retention: RetentionSettings = RetentionSettings()
+    scrape_interval: float = 15.0
+
+
+def render(site: Site = Site(), thresholds_path: Path = DEFAULT_THRESHOLDS_FILE) -> dict[str, str]:
+    """Every generated file's text, keyed by its path under grafana/. Raises ConfigError for
+    a thresholds file with mistakes."""
+    inputs = Inputs(Buckets(site.bucket, site.retention), load_thresholds(thresholds_path))
     files = {
         f"dashboards/{name}.json": json.dumps(build(inputs), indent=2, ensure_ascii=False) + "\n"
         for name, build in BUILDERS.items()
     }
     files["provisioning/datasources/fleetpulse.yaml"] = datasource_yaml(
-        org=config.storage.influxdb.org,
-        bucket=config.storage.influxdb.bucket,
-        scrape_interval=_duration(config.scrape.interval),
+        org=site.org,
+        bucket=site.bucket,
+        scrape_interval=_duration(site.scrape_interval),
     )
     files["provisioning/dashboards/fleetpulse.yaml"] = dashboards_yaml()
     return files
@@ -70,39 +68,11 @@ def stale_files(files: dict[str, str], out: Path) -> list[str]:
     return stale
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m grafana.generate", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "-c", "--config", type=Path, help="fleetpulse.yaml (retention, bucket, org)"
-    )
-    parser.add_argument(
-        "--thresholds",
-        type=Path,
-        default=DEFAULT_THRESHOLDS_FILE,
-        help="the thresholds.yaml to draw (default: the built-in rules' one)",
-    )
-    parser.add_argument("--out", type=Path, default=GRAFANA_DIR, help="default: grafana/")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a file is stale")
-    args = parser.parse_args(argv)
-    try:
-        files = render(args.config, args.thresholds)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.check:
-        stale = stale_files(files, args.out)
-        for name in stale:
-            print(f"stale: {args.out / name}; {STALE_HINT}", file=sys.stderr)
-        return 1 if stale else 0
+def write_files(files: dict[str, str], out: Path) -> list[Path]:
+    written = []
     for name, text in files.items():
-        path = args.out / name
+        path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        written.append(path)
+    return written

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerting.thresholds import Level
+from fleetpulse.core.thresholds import Level
 from grafana.contract import DASHBOARD_UIDS, DATASOURCE
 
 JSON = dict[str, Any]

@@ -200,7 +200,7 @@ def test_the_wheel_carries_the_builtin_rules_and_the_grafana_files(
         [
             venv / BIN / "python",
             "-c",
-            "from fleetpulse.defaults import BUILTIN_RULES; "
+            "from fleetpulse.core.defaults import BUILTIN_RULES; "
             "from grafana.contract import GRAFANA_DIR; "
             "print(BUILTIN_RULES); print(GRAFANA_DIR)",
         ],
@@ -214,7 +214,9 @@ def test_the_wheel_carries_the_builtin_rules_and_the_grafana_files(
     def names(folder: Path, pattern: str) -> list[Path]:
         return sorted(p.relative_to(folder) for p in folder.rglob(pattern))
 
-    assert names(rules, "*.yaml") == names(REPO / "fleetpulse" / "defaults" / "rules", "*.yaml")
+    assert names(rules, "*.yaml") == names(
+        REPO / "fleetpulse" / "core" / "defaults" / "rules", "*.yaml"
+    )
     for pattern in ("dashboards/*.json", "provisioning/*/*.yaml"):
         assert names(grafana, pattern) == names(REPO / "grafana", pattern) != []
     check = run([venv / BIN / "fleetpulse", "rules", "check", rules], cwd=tmp_path, timeout=60)

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from collector.storage.port import StorageError, StorageUnavailable
 from collector.storage.spool import Spool
+from fleetpulse.core.storage import StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

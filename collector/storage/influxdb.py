@@ -7,7 +7,7 @@ Rollups live in `<bucket>_1h` and `<bucket>_1d`, written by the Flux tasks that
 alert history should be), exporter logs to the raw one (kept as long as raw samples).
 
 Writes are buffered and batched by `BatchWriter`, which retries and spools (see batch.py);
-reads are one Flux query each, built in `collector/influx/flux.py`.
+reads are one Flux query each, built in `collector/storage/influx/flux.py`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from collector.influx import flux
-from collector.influx.tasks import bucket_of
 from collector.storage.batch import (
     BatchSettings,
     BatchWriter,
@@ -36,7 +34,13 @@ from collector.storage.batch import (
     WriteRetryable,
     WriteStats,
 )
-from collector.storage.port import (
+from collector.storage.influx import flux
+from collector.storage.influx.tasks import bucket_of
+from collector.storage.settings import InfluxSettings
+from collector.storage.spool import Spool
+from fleetpulse.core.samples import Labels, Sample, Series, is_counter
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import (
     AGENT_LOGS,
     AGGREGATES,
     ALERT_EVENTS,
@@ -49,12 +53,8 @@ from collector.storage.port import (
     StorageStats,
     StorageUnavailable,
 )
-from collector.storage.settings import InfluxSettings, RetentionSettings
-from collector.storage.spool import Spool
-from collector.storage.tiers import choose_tier, retention_ms
-from fleetpulse.samples import Labels, Sample, Series, is_counter
-from fleetpulse.selector import Selector
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.tiers import RetentionSettings, choose_tier, retention_ms
+from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleetpulse.yamlfile import MapView, resolve_path
+from fleetpulse.core.tiers import DEFAULT_BUCKET
+from fleetpulse.core.yamlfile import MapView, resolve_path
 
 STORAGE_BACKENDS = ("sqlite", "influxdb")
 
@@ -23,7 +24,7 @@ class InfluxSettings:
     url: str = "http://localhost:8086"
     org: str = "fleetpulse"
     token: str = field(default="", repr=False)
-    bucket: str = "fleetpulse"  # the raw bucket; rollups go to <bucket>_1h and <bucket>_1d
+    bucket: str = DEFAULT_BUCKET  # the raw bucket; rollups go to <bucket>_1h and <bucket>_1d
     timeout: float = 10.0  # seconds, per HTTP request
     batch_size: int = 5000  # lines per write request
     flush_interval: float = 1.0  # seconds a partial batch may wait before it is sent
@@ -98,27 +99,3 @@ def parse_storage(view: MapView, base: Path) -> StorageSettings:
             ),
         ),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    raw: float = 48 * 3600.0
-    hourly: float = 30 * 86400.0
-    daily: float = 730 * 86400.0
-
-
-def parse_retention(view: MapView) -> RetentionSettings:
-    view.check_keys({"raw", "hourly", "daily"})
-    defaults = RetentionSettings()
-    retention = RetentionSettings(
-        raw=view.positive_duration("raw", defaults.raw),
-        hourly=view.positive_duration("hourly", defaults.hourly),
-        daily=view.positive_duration("daily", defaults.daily),
-    )
-    if retention.raw < 3600:
-        view.reader.problem(
-            view.line_of("raw"),
-            view.key_path("raw"),
-            "expected at least 1h, so the hourly rollup has raw data to read",
-        )
-    return retention

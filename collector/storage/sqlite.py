@@ -21,7 +21,9 @@ from json.encoder import encode_basestring as encode_json_string
 from pathlib import Path
 from typing import Any, TypeVar
 
-from collector.storage.port import (
+from fleetpulse.core.samples import Labels, Sample, Series, is_counter, label_value
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import (
     AGENT_LOGS,
     COUNTER_AGGREGATES,
     EVENT_MEASUREMENTS,
@@ -32,11 +34,8 @@ from collector.storage.port import (
     StorageError,
     StorageUnavailable,
 )
-from collector.storage.settings import RetentionSettings
-from collector.storage.tiers import TIER_BY_NAME, choose_tier, retention_ms
-from fleetpulse.samples import Labels, Sample, Series, is_counter, label_value
-from fleetpulse.selector import Selector
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.tiers import TIER_BY_NAME, RetentionSettings, choose_tier, retention_ms
+from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

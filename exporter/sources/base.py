@@ -8,7 +8,7 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric as Family
 
-from fleetpulse.catalog import BY_NAME
+from fleetpulse.core.catalog import BY_NAME
 
 
 class Source(Protocol):

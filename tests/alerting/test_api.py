@@ -10,19 +10,20 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alerting.api import add_alert_routes
 from alerting.history import notification_event, transition_event, write_events
 from alerting.notify import Notification, Outcome
-from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
-from collector.storage.port import ALERT_EVENTS, Event
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import Listen
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.samples import make_labels
-from fleetpulse.service import start_site
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import make_labels
+from fleetpulse.core.site import start_site
+from fleetpulse.core.storage import ALERT_EVENTS, Event
+from fleetpulse.core.thresholds import Thresholds
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 
 def labels(host: str, severity: str = "critical") -> tuple[tuple[str, str], ...]:
@@ -33,7 +34,9 @@ def labels(host: str, severity: str = "critical") -> tuple[tuple[str, str], ...]
 async def api(tmp_path: Path) -> AsyncIterator[tuple[str, SqliteStorage]]:
     store = await SqliteStorage.open(tmp_path / "m.db", RetentionSettings())
     ctx = ApiContext(store, Thresholds, 15.0, CollectorRegistry())
-    runner, bound = await start_site(make_api(ctx, AuthSettings()), Listen("127.0.0.1", 0))
+    runner, bound = await start_site(
+        make_api(ctx, AuthSettings(), [add_alert_routes]), Listen("127.0.0.1", 0)
+    )
     try:
         yield f"http://127.0.0.1:{bound.port}", store
     finally:

@@ -7,14 +7,15 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerting.evaluate import OPS, REDUCERS, evaluate_rule, observe, plan_queries, query_key
+from alerting.evaluate import evaluate_rule, observe, plan_queries, query_key
+from alerting.reduce import OPS, REDUCERS
 from alerting.rules import Rule
-from alerting.thresholds import Level, Thresholds
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.samples import Sample, Series, make_labels
-from fleetpulse.selector import parse_selector
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.samples import Sample, Series, make_labels
+from fleetpulse.core.selector import parse_selector
+from fleetpulse.core.thresholds import Level, Thresholds
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 
 def points(*values: float, step_ms: int = 1000) -> list[tuple[int, float]]:

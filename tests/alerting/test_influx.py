@@ -12,8 +12,9 @@ import pytest
 from alerting.service import AlertEngine
 from alerting.settings import AlertingSettings
 from collector.storage.influxdb import InfluxStorage
-from collector.storage.settings import InfluxSettings, RetentionSettings
-from fleetpulse.timeutil import now_ms
+from collector.storage.settings import InfluxSettings
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 from tests.support.influx_recorder import TOKEN, InfluxRecorder, series_table
 
 RULES = """

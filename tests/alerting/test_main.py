@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 from tests.alerting.recorders import http_recorder, wait_for
 
 RULES = """

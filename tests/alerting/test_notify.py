@@ -10,8 +10,8 @@ import pytest
 
 from alerting.notify import DeliveryFailed, UnknownChannel, send_test
 from alerting.settings import AlertingSettings, ChannelSettings
-from fleetpulse.config import load_config
-from fleetpulse.errors import ConfigError
+from fleetpulse.app.config import load_config
+from fleetpulse.core.errors import ConfigError
 from tests.alerting.recorders import http_recorder
 from tests.support.cli import run_cli
 from tests.support.servers import closed_port

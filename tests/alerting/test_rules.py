@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from alerting.rules import load_ruleset
-from fleetpulse.cli import main
-from fleetpulse.defaults import BUILTIN_RULES
-from fleetpulse.errors import ConfigError
+from fleetpulse.app.cli import main
+from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.errors import ConfigError
 
 THRESHOLDS = "thresholds:\n  defaults:\n    cpu: {warning: 70, critical: 85}\n"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from alerting.ruletest import expand_values, load_test_file, run_test_file
-from fleetpulse.cli import main
-from fleetpulse.defaults import BUILTIN_RULES
-from fleetpulse.errors import ConfigError
+from fleetpulse.app.cli import main
+from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -20,14 +20,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from alerting.api import add_alert_routes
 from alerting.service import AlertEngine
 from alerting.settings import AlertingSettings, ChannelSettings
 from alerting.state import FIRING, PENDING
 from collector.service import RunningCollector, start_collector
-from collector.storage.port import ALERT_EVENTS
-from collector.storage.settings import RetentionSettings
+from collector.settings import ApiSettings, ScrapeSettings, TargetSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import ApiSettings, Config, Listen, ScrapeSettings, TargetSettings
+from fleetpulse.app.config import Config
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.storage import ALERT_EVENTS
+from fleetpulse.core.tiers import RetentionSettings
 from tests.alerting.recorders import (
     HttpRecorder,
     http_recorder,
@@ -140,7 +143,9 @@ async def pipeline(
             api=ApiSettings(listen=Listen("127.0.0.1", 0)),
         )
         targets = [TargetSettings(url=f"{base}/{h}/metrics", host=h) for h in hosts]
-        collector = await start_collector(config, storage, data_dir, targets)
+        collector = await start_collector(
+            config.collector, storage, data_dir, targets, routes=[add_alert_routes]
+        )
         line = Pipeline(
             values, storage, AlertEngine(alerting), collector, rules_dir, data_dir, alerting
         )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from alerting.settings import redact_url, url_problem
-from fleetpulse.config import load_config
-from fleetpulse.errors import ConfigError
+from fleetpulse.app.config import load_config
+from fleetpulse.core.errors import ConfigError
 
 TOKEN = "TIiajkdnl-SECRET-slack-8c1b"
 

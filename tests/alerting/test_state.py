@@ -24,8 +24,8 @@ from alerting.state import (
     load_state,
     save_state,
 )
-from fleetpulse.samples import Series, make_labels
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.samples import Series, make_labels
+from fleetpulse.core.timeutil import now_ms
 from tests.alerting.recorders import http_recorder, wait_for
 from tests.support.servers import closed_port
 

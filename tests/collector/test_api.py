@@ -10,15 +10,17 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerting.thresholds import Level, Thresholds
+from alerting.api import add_alert_routes
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import Listen, RetentionSettings
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.service import start_site
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.site import start_site
+from fleetpulse.core.thresholds import Level, Thresholds
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 THRESHOLDS = Thresholds(
     defaults=(("cpu", Level(70, 85)), ("disk", Level(70, 85))),
@@ -49,7 +51,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[str, SqliteStorage]]:
     await store.write(samples)
     ctx = ApiContext(store, lambda: THRESHOLDS, 15.0, CollectorRegistry())
     runner, bound = await start_site(
-        make_api(ctx, AuthSettings(bearer_token="tok")),
+        make_api(ctx, AuthSettings(bearer_token="tok"), [add_alert_routes]),
         Listen("127.0.0.1", 0),
         shutdown_timeout=0.1,
     )

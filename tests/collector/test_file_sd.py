@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from collector.file_sd import FileDiscovery, read_targets_file
-from fleetpulse.errors import ConfigError
+from fleetpulse.core.errors import ConfigError
 
 
 def touch_later(path: Path, text: str) -> None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import pytest
 
-from collector.influx import flux
-from collector.influx.tasks import rollup_tasks
-from collector.storage.port import (
+from collector.storage.influx import flux
+from collector.storage.influx.tasks import rollup_tasks
+from fleetpulse.core.samples import is_counter
+from fleetpulse.core.selector import parse_selector
+from fleetpulse.core.storage import (
     AGENT_LOGS,
     AGGREGATES,
     ALERT_EVENTS,
     COUNTER_AGGREGATES,
     RangeQuery,
 )
-from fleetpulse.samples import is_counter
-from fleetpulse.selector import parse_selector
 from tests.support.flux import check_flux, require_flux_checker
 
 START, END = 1_764_237_600_000, 1_764_324_000_123

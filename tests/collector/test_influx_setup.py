@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.influx.setup import InfluxSetupError, ensure_influx_setup
-from collector.influx.tasks import rollup_tasks
-from collector.storage.settings import InfluxSettings, RetentionSettings
+from collector.storage.influx.setup import InfluxSetupError, ensure_influx_setup
+from collector.storage.influx.tasks import rollup_tasks
+from collector.storage.settings import InfluxSettings
+from fleetpulse.core.tiers import RetentionSettings
 from tests.support.cli import run_cli
 from tests.support.influx_recorder import TOKEN, InfluxRecorder
 from tests.support.servers import closed_port

@@ -14,24 +14,25 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from alerting.thresholds import Thresholds
 from collector.api import error_middleware
 from collector.api_context import CONTEXT, ApiContext
 from collector.api_logs import add_log_routes as add_api_log_routes
 from collector.logpull import LOG_CONTENT_TYPE, LogCursors, PullHealth, logs_url, pull_logs
 from collector.service import Collector
-from collector.storage.port import AGENT_LOGS
-from collector.storage.settings import RetentionSettings
+from collector.settings import ScrapeSettings, TargetSettings
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import Target, resolve_target
 from exporter.logbuffer import LogBuffer
 from exporter.logs_http import add_log_routes
-from fleetpulse.config import Listen, ScrapeSettings, TargetSettings
-from fleetpulse.headers import EXPORTER_HEADER
-from fleetpulse.samples import Sample
-from fleetpulse.selector import parse_selector
-from fleetpulse.service import start_site
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.headers import EXPORTER_HEADER
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample
+from fleetpulse.core.selector import parse_selector
+from fleetpulse.core.site import start_site
+from fleetpulse.core.storage import AGENT_LOGS
+from fleetpulse.core.thresholds import Thresholds
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 from tests.support.servers import serve_app
 from tests.support.sse import read_events
 

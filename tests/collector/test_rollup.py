@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from collector.rollup import DAY_MS, HOUR_MS, catch_up, run_rollups
-from collector.storage.port import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import RetentionSettings
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.selector import Selector
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 WEB = make_labels({"host": "web-1", "job": "fleetpulse"})
 QUARTER = 15 * 60_000

@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 
 from collector.scrape import BodyBudget, ScrapeLoop, scrape_target, target_labels
+from collector.settings import ScrapeSettings, TargetSettings
 from collector.targets import Target, resolve_target
-from fleetpulse.config import Listen, ScrapeSettings, TargetSettings
-from fleetpulse.samples import Sample, label_value
-from fleetpulse.service import start_site
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample, label_value
+from fleetpulse.core.site import start_site
 from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
 
 DEFAULTS = ScrapeSettings()

@@ -22,24 +22,20 @@ from collector.service import (
     WriteQueue,
     start_collector,
 )
-from collector.storage.port import RangeQuery
+from collector.settings import ApiSettings, ScrapeSettings, TargetSettings
 from collector.storage.settings import SqliteSettings
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import resolve_target
 from exporter.service import start_exporter
 from exporter.settings import ExporterSettings, SourceSettings
-from fleetpulse.config import (
-    ApiSettings,
-    Config,
-    Listen,
-    RetentionSettings,
-    ScrapeSettings,
-    TargetSettings,
-)
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.samples import Sample, label_value
-from fleetpulse.selector import Selector
-from fleetpulse.timeutil import now_ms
+from fleetpulse.app.config import Config
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample, label_value
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import RangeQuery
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
 from tests.support.tls import self_signed
 
@@ -53,7 +49,7 @@ async def collector(
 ) -> AsyncIterator[tuple[RunningCollector, SqliteStorage]]:
     store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
     config = Config(scrape=scrape, api=ApiSettings(listen=Listen("127.0.0.1", 0)))
-    running = await start_collector(config, store, tmp_path, rollup_every=0.2)
+    running = await start_collector(config.collector, store, tmp_path, rollup_every=0.2)
     try:
         yield running, store
     finally:
@@ -200,7 +196,7 @@ async def test_a_shard_scrapes_only_its_share(tmp_path: Path) -> None:
         for index in range(3):
             store = await SqliteStorage.open(tmp_path / f"{index}.db", RetentionSettings())
             config = Config(scrape=scrape, api=ApiSettings(listen=Listen("127.0.0.1", 0)))
-            running = await start_collector(config, store, tmp_path, shard=(index, 3))
+            running = await start_collector(config.collector, store, tmp_path, shard=(index, 3))
             hosts.append(sorted(t.host for t in running.collector.targets))
             await running.stop()
             await store.close()
@@ -323,7 +319,7 @@ async def test_lingering_writes_still_reach_the_store_and_a_stop_writes_the_rest
         scrape = ScrapeSettings(interval=0.5, timeout=0.4, targets=targets)
         store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
         config = Config(scrape=scrape, api=ApiSettings(listen=Listen("127.0.0.1", 0)))
-        running = await start_collector(config, store, tmp_path)
+        running = await start_collector(config.collector, store, tmp_path)
         try:
             assert running.collector.queue.linger == SqliteSettings().flush_interval
             since = now_ms() - 1000

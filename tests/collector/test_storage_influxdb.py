@@ -17,13 +17,14 @@ import pytest
 
 from collector.storage.factory import open_storage
 from collector.storage.influxdb import InfluxStorage, series_key
-from collector.storage.port import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
-from collector.storage.settings import InfluxSettings, RetentionSettings, StorageSettings
-from fleetpulse.config import Config, load_config
-from fleetpulse.errors import ConfigError
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.selector import parse_selector
-from fleetpulse.timeutil import now_ms
+from collector.storage.settings import InfluxSettings, StorageSettings
+from fleetpulse.app.config import Config, load_config
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.selector import parse_selector
+from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 from tests.support.influx_recorder import (
     TOKEN,
     CsvTable,
@@ -463,7 +464,7 @@ async def test_open_storage_picks_influxdb_and_keeps_its_spool_in_the_data_dir(
     config = Config(
         storage=StorageSettings(backend="influxdb", influxdb=settings_for(recorder.url))
     )
-    store = await open_storage(config, tmp_path)
+    store = await open_storage(config.storage, config.retention, tmp_path)
     assert isinstance(store, InfluxStorage)
     await store.write([sample(1)])
     await store.close()

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from collector.rollup import catch_up
-from collector.storage.port import RangeQuery, StorageError
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import RetentionSettings
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.selector import Selector, parse_selector
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.selector import Selector, parse_selector
+from fleetpulse.core.storage import RangeQuery, StorageError
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 WEB = make_labels({"host": "web-1", "job": "fleetpulse"})
 
@@ -131,7 +131,7 @@ async def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path)
 
 
 async def test_events_are_stored_once_and_filtered_by_labels(store: SqliteStorage) -> None:
-    from collector.storage.port import ALERT_EVENTS, Event
+    from fleetpulse.core.storage import ALERT_EVENTS, Event
 
     t = now_ms()
     events = [

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
+from collector.settings import ScrapeSettings, TargetSettings
 from collector.targets import Target, in_shard, resolve_target
-from fleetpulse.config import ScrapeSettings, TargetSettings
 
 
 def fleet(n: int) -> list[Target]:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetpulse.config import ApiSettings
-from fleetpulse.listen import parse_listen
+from collector.settings import ApiSettings
+from fleetpulse.core.listen import parse_listen
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetpulse import catalog
+from fleetpulse.core import catalog
 from tests.deploy.cli import REPO, invocation, unknown_flags
 
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from collector.file_sd import read_targets_file
-from fleetpulse.config import load_config
+from fleetpulse.app.config import load_config
 from tests.deploy import compose
 from tests.deploy.cli import (
     API_PORT,

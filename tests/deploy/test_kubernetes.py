@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetpulse.config import load_config
+from fleetpulse.app.config import load_config
 from tests.deploy.cli import API_PORT, DEPLOY, EXPORTER_PORT, invocation, unknown_flags
 
 KUBE = DEPLOY / "kubernetes"

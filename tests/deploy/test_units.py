@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from fleetpulse.config import load_config
+from fleetpulse.app.config import load_config
 from tests.deploy.cli import (
     DEPLOY,
     EXPORTER_PORT,

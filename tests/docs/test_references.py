@@ -26,8 +26,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from fleetpulse.catalog import ALL
-from fleetpulse.cli import build_parser
+from fleetpulse.app.cli import build_parser
+from fleetpulse.core.catalog import ALL
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -257,7 +257,7 @@ CONFIG_EXAMPLES = config_examples()
 def test_every_config_example_loads(
     doc: Path, body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fleetpulse.config import load_config
+    from fleetpulse.app.config import load_config
 
     for name in set(re.findall(r"\$\{(\w+)", body)):
         monkeypatch.setenv(name, "example-secret")
@@ -284,8 +284,8 @@ def shape(reason: str) -> str:
 
 async def test_the_dead_target_reasons_in_the_docs_are_the_ones_scrapes_give() -> None:
     from collector.scrape import scrape_target
+    from collector.settings import ScrapeSettings, TargetSettings
     from collector.targets import resolve_target
-    from fleetpulse.config import ScrapeSettings, TargetSettings
     from tests.support.servers import closed_port, hanging, serve, static_exposition
 
     text = (REPO / "docs" / "collector.md").read_text()

@@ -19,7 +19,7 @@ from exporter.dockerapi import Engine, EngineError
 from exporter.service import start_exporter
 from exporter.settings import DockerSettings, ExporterSettings, NameFilter, SourceSettings
 from exporter.sources.containers import ContainerSource
-from fleetpulse.listen import Listen
+from fleetpulse.core.listen import Listen
 from tests.support.docker_engine import (
     DockerEngine,
     DockerSandbox,

@@ -13,16 +13,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("apprise", "jinja2", "influxdb_client", "sqlite3", "docker", "requests", "urllib3",
          "charset_normalizer")  # fmt: skip
-# fleetpulse.config validates every section of the file, and the parser knows every command's
+# fleetpulse.app.config validates every section of the file, and the parser knows every command's
 # flags: those modules are small and import nothing heavy
-OTHER_SERVICES_ALLOWED = {"collector", "collector.flags", "collector.storage",
-                          "collector.storage.settings", "alerting", "alerting.settings"}  # fmt: skip
+OTHER_SERVICES_ALLOWED = {"collector", "collector.flags", "collector.settings",
+                          "collector.storage", "collector.storage.settings", "alerting",
+                          "alerting.settings"}  # fmt: skip
 
 PROBE = """
 import json, sys
-from fleetpulse.cli import build_parser
+from fleetpulse.app.cli import build_parser
 args = build_parser().parse_args(["exporter", "--listen", "127.0.0.1:0"])
-import exporter.main, exporter.service, exporter.sources.containers
+import fleetpulse.app.exporter_main, exporter.service, exporter.sources.containers
 print(json.dumps(sorted(sys.modules)))
 """
 

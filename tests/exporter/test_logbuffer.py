@@ -13,8 +13,8 @@ from aiohttp import web
 
 from exporter.logbuffer import LogBuffer, redact
 from exporter.logs_http import add_log_routes
-from fleetpulse.headers import INSTANCE_HEADER
-from fleetpulse.httpauth import AuthSettings, auth_middleware
+from fleetpulse.core.headers import INSTANCE_HEADER
+from fleetpulse.core.httpauth import AuthSettings, auth_middleware
 from tests.support.servers import serve_app
 from tests.support.sse import read_events
 

@@ -26,11 +26,11 @@ from exporter.settings import (
     TlsSettings,
 )
 from exporter.sources.base import family
-from fleetpulse.config import load_config
-from fleetpulse.errors import ConfigError
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.listen import Listen
-from fleetpulse.service import start_site
+from fleetpulse.app.config import load_config
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.site import start_site
 from tests.support.servers import closed_port
 from tests.support.tls import self_signed
 

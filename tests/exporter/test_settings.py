@@ -9,9 +9,9 @@ import pytest
 
 from exporter.flags import add_exporter_arguments, settings_from_args
 from exporter.settings import DEFAULT_EXCLUDED_INTERFACES, ExporterSettings
-from fleetpulse.config import load_config
-from fleetpulse.errors import ConfigError
-from fleetpulse.listen import Listen
+from fleetpulse.app.config import load_config
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.listen import Listen
 
 
 def load(tmp_path: Path, text: str) -> ExporterSettings:

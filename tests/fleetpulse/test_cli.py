@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetpulse.cli import build_parser, main
+from fleetpulse.app.cli import build_parser, main
 from tests.support.cli import run_cli
 from tests.support.tls import self_signed
 
@@ -24,6 +24,7 @@ COMMANDS = [
     ["status"],
     ["history"],
     ["logs"],
+    ["dashboards"],
     ["influx"],
     ["influx", "setup"],
 ]

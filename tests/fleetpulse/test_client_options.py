@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from fleetpulse.cli import build_parser, joined_time_values
+from fleetpulse.app.cli import build_parser, joined_time_values
 from tests.support.cli import run_cli
 from tests.support.servers import serve
 

@@ -4,9 +4,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleetpulse.config import Config, Listen, load_config
-from fleetpulse.defaults import BUILTIN_RULES
-from fleetpulse.errors import ConfigError
+from fleetpulse.app.config import Config, load_config
+from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.listen import Listen
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from alerting.service import AlertEngine
-from fleetpulse.cli import main
-from fleetpulse.config import load_config
-from fleetpulse.defaults import BUILTIN_RULES
+from fleetpulse.app.cli import main
+from fleetpulse.app.config import load_config
+from fleetpulse.core.defaults import BUILTIN_RULES
 
 ONE_RULE = (
     "groups:\n  - name: g\n    rules:\n      - {alert: Hot, metric: t, op: '>', threshold: 1}\n"

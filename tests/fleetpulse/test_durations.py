@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleetpulse.durations import format_duration, human_duration, parse_duration
+from fleetpulse.core.durations import format_duration, human_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetpulse.cli import main
-from fleetpulse.config import load_config
-from fleetpulse.defaults import BUILTIN_RULES
+from fleetpulse.app.cli import main
+from fleetpulse.app.config import load_config
+from fleetpulse.core.defaults import BUILTIN_RULES
 from tests.support.cli import run_cli
 
 RULE_FILES = sorted(p.relative_to(BUILTIN_RULES) for p in BUILTIN_RULES.rglob("*.yaml"))

@@ -1,6 +1,6 @@
 import pytest
 
-from fleetpulse.selector import parse_selector
+from fleetpulse.core.selector import parse_selector
 
 
 def test_plain_name_has_no_matchers() -> None:

@@ -5,8 +5,8 @@ import socket
 import pytest
 from aiohttp import web
 
-from fleetpulse.config import Listen
-from fleetpulse.service import start_site
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.site import start_site
 
 
 async def test_a_busy_port_says_to_pick_another_or_stop_its_owner() -> None:

@@ -18,19 +18,20 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alerting.api import add_alert_routes
 from alerting.history import transition_event
-from alerting.thresholds import Level, Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
-from collector.storage.port import ALERT_EVENTS
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import Listen
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.service import start_site
-from fleetpulse.statusview import StatusData, render_status, sparkline
-from fleetpulse.timeutil import now_ms
+from fleetpulse.app.statusview import StatusData, render_status, sparkline
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.site import start_site
+from fleetpulse.core.storage import ALERT_EVENTS
+from fleetpulse.core.thresholds import Level, Thresholds
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 THRESHOLDS = Thresholds(
     defaults=(("cpu", Level(70, 85)), ("memory", Level(70, 85)), ("disk", Level(70, 85))),
@@ -96,7 +97,7 @@ async def api_url(tmp_path: Path) -> AsyncIterator[str]:
     )
     ctx = ApiContext(store, lambda: THRESHOLDS, 120.0, CollectorRegistry())
     runner, bound = await start_site(
-        make_api(ctx, AuthSettings(bearer_token=TOKEN)),
+        make_api(ctx, AuthSettings(bearer_token=TOKEN), [add_alert_routes]),
         Listen("127.0.0.1", 0),
         shutdown_timeout=0.1,
     )

@@ -8,9 +8,8 @@ import re
 
 import pytest
 
-from alerting.thresholds import load_thresholds
-from collector.storage.settings import RetentionSettings
-from collector.storage.tiers import TIERS, retention_ms
+from fleetpulse.core.thresholds import load_thresholds
+from fleetpulse.core.tiers import TIERS, RetentionSettings, retention_ms
 from grafana.contract import DASHBOARD_UIDS, DATASOURCE_UID, DEFAULT_THRESHOLDS_FILE
 from grafana.flux import glob_regex
 from tests.grafana.boards import (

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerting.thresholds import load_thresholds
+from fleetpulse.core.thresholds import load_thresholds
 from grafana import flux
 from grafana.contract import DEFAULT_BUCKETS, DEFAULT_THRESHOLDS_FILE
 from tests.grafana.boards import dashboards, every_query

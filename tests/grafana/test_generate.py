@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from fleetpulse.app.cli import main as cli_main
 from grafana.contract import GRAFANA_DIR
-from grafana.generate import STALE_HINT, main, render, stale_files
+from grafana.generate import STALE_HINT, render, stale_files
+
+
+def main(args: list[str]) -> int:
+    return cli_main(["dashboards", *args])
 
 
 def test_committed_files_are_what_the_generator_produces() -> None:
@@ -24,7 +29,7 @@ def test_check_fails_on_a_stale_file_and_passes_after_generating(
     host.write_text(host.read_text().replace("CPU usage", "CPU use"))
     assert main(["--out", str(tmp_path), "--check"]) == 1
     err = capsys.readouterr().err
-    assert f"stale: {host}; run python -m grafana.generate" in err
+    assert f"stale: {host}; run fleetpulse dashboards" in err
 
 
 def test_changed_thresholds_yaml_changes_the_dashboards(tmp_path: Path) -> None:
@@ -51,7 +56,12 @@ def test_config_retention_and_bucket_reach_the_queries(tmp_path: Path) -> None:
         "storage:\n  influxdb: {bucket: metrics, org: acme}\nretention: {raw: 72h, hourly: 90d}\n"
         "scrape: {interval: 30s}\n"
     )
-    files = render(config)
+    out = tmp_path / "out"
+    assert main(["-c", str(config), "--out", str(out)]) == 0
+    files = {
+        name: (out / name).read_text()
+        for name in ("dashboards/host.json", "provisioning/datasources/fleetpulse.yaml")
+    }
     host = files["dashboards/host.json"]
     assert f'tier_now - {72 * 3600 * 10**9} then \\"metrics\\"' in host
     assert f'tier_now - {90 * 86400 * 10**9} then \\"metrics_1h\\" else \\"metrics_1d\\"' in host

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from collector.parse import parse_exposition
-from collector.storage.port import AGENT_LOGS, ALERT_EVENTS
-from fleetpulse.catalog import ALL, CONTAINER, SCRAPE
+from fleetpulse.core.catalog import ALL, CONTAINER, SCRAPE
+from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS
 from grafana import flux
 from grafana.contract import DEFAULT_BUCKETS
 from tests.grafana.boards import every_query

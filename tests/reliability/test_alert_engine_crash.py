@@ -25,10 +25,10 @@ import pytest
 from aiohttp import web
 
 from alerting.history import query_history
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.timeutil import now_ms
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 from tests.alerting.recorders import HttpRecorder, serve_recorder, wait_for
 from tests.reliability.procs import Service, start_service
 

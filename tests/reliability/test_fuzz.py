@@ -20,21 +20,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from alerting.api import add_alert_routes
 from alerting.history import transition_event, write_events
 from alerting.rules import load_rule_file
-from alerting.thresholds import Thresholds
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.parse import ParseError, parse_exposition
-from collector.storage.port import AGENT_LOGS, Event
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.config import Listen, load_config
-from fleetpulse.errors import ConfigError
-from fleetpulse.httpauth import AuthSettings
-from fleetpulse.samples import Sample, make_labels
-from fleetpulse.service import start_site
-from fleetpulse.timeutil import now_ms
+from fleetpulse.app.config import load_config
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.site import start_site
+from fleetpulse.core.storage import AGENT_LOGS, Event
+from fleetpulse.core.thresholds import Thresholds
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
 
 FUZZ = settings(
     max_examples=150,
@@ -318,7 +320,9 @@ async def api(tmp_path: Path) -> AsyncIterator[str]:
     )
     ctx = ApiContext(store, Thresholds, 15.0, CollectorRegistry())
     runner, bound = await start_site(
-        make_api(ctx, AuthSettings()), Listen("127.0.0.1", 0), shutdown_timeout=0.1
+        make_api(ctx, AuthSettings(), [add_alert_routes]),
+        Listen("127.0.0.1", 0),
+        shutdown_timeout=0.1,
     )
     try:
         yield f"http://127.0.0.1:{bound.port}"

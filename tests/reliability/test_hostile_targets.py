@@ -18,7 +18,7 @@ from aiohttp import web
 
 from collector.scrape import ScrapeResult, scrape_target
 from collector.targets import Target
-from fleetpulse.samples import make_labels
+from fleetpulse.core.samples import make_labels
 from tests.reliability.memory import rss_mb
 from tests.support.servers import endless_body, serve, static_exposition
 

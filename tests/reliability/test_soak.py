@@ -20,12 +20,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from collector.service import Collector
-from collector.storage.port import RangeQuery
-from collector.storage.settings import RetentionSettings
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import Target
-from fleetpulse.samples import make_labels
-from fleetpulse.selector import Selector
+from fleetpulse.core.samples import make_labels
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.storage import RangeQuery
+from fleetpulse.core.tiers import RetentionSettings
 from tests.reliability.memory import rss_mb
 from tests.support.servers import serve
 

@@ -25,9 +25,12 @@ import pytest
 from aiohttp import web
 
 from collector.service import start_collector
+from collector.settings import ApiSettings, ScrapeSettings, TargetSettings
 from collector.storage.influxdb import InfluxStorage
-from collector.storage.settings import InfluxSettings, RetentionSettings
-from fleetpulse.config import ApiSettings, Config, Listen, ScrapeSettings, TargetSettings
+from collector.storage.settings import InfluxSettings
+from fleetpulse.app.config import Config
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.tiers import RetentionSettings
 from tests.reliability.memory import rss_mb
 from tests.support.influx_recorder import TOKEN, InfluxRecorder
 from tests.support.servers import serve
@@ -100,7 +103,7 @@ async def test_outage_past_the_spool_bound_drops_oldest_counts_logs_and_stays_bo
     )
     targets = [TargetSettings(f"{noisy_base}/t/{i}", f"noisy-{i}") for i in range(TARGETS)]
     started = int(time.time() * 1000)
-    running = await start_collector(config, storage, tmp_path, targets)
+    running = await start_collector(config.collector, storage, tmp_path, targets)
     api = f"http://{running.api_listen}"
     try:
         deadline = time.monotonic() + 60

@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from fleetpulse.config import Listen
-from fleetpulse.service import start_site
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.site import start_site
 
 TOKEN = "test-token"
 _TASK_OPTION = re.compile(r"option\s+task\s*=\s*\{([^}]*)\}")

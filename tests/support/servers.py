@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from fleetpulse.config import Listen
-from fleetpulse.service import start_site
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.site import start_site
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -12,11 +12,11 @@ from alerting.notify import DeliveryFailed, UnknownChannel, send_test
 from alerting.rules import load_rule_file, rule_files
 from alerting.ruletest import run_test_file
 from alerting.service import AlertEngine
-from alerting.thresholds import Thresholds, find_thresholds_file, load_thresholds
 from collector.storage.factory import describe_storage, open_storage
-from fleetpulse.config import Config
-from fleetpulse.errors import ConfigError, Problem
-from fleetpulse.signals import stop_event
+from fleetpulse.app.config import Config
+from fleetpulse.core.errors import ConfigError, Problem
+from fleetpulse.core.signals import stop_event
+from fleetpulse.core.thresholds import Thresholds, find_thresholds_file, load_thresholds
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -27,14 +27,14 @@ async def serve_alerting(config: Config, data_dir: Path) -> None:
     engine = AlertEngine(config.alerting)
     engine.load()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    storage = await open_storage(config, data_dir)
+    storage = await open_storage(config.storage, config.retention, data_dir)
     stopping = stop_event()
     try:
         task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
         print(
             f"FleetPulse alerting: {len(engine.rules)} rules in {engine.files} files "
             f"({config.alerting.rules_origin()}), "
-            f"store {describe_storage(config, data_dir)}, "
+            f"store {describe_storage(config.storage, data_dir)}, "
             f"channels {', '.join(config.alerting.channel_names()) or 'none'}",
             flush=True,
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from fleetpulse.errors import FleetPulseError
+from fleetpulse.core.errors import FleetPulseError
 
 DEFAULT_API = "http://127.0.0.1:9185"
 TOKEN_ENV = "FLEETPULSE_API_TOKEN"

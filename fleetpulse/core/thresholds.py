@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetpulse.errors import ConfigError
-from fleetpulse.yamlfile import MapView, Reader, load_yaml
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.yamlfile import MapView, Reader, load_yaml
 
 log = logging.getLogger(__name__)
 THRESHOLDS_FILE = "thresholds.yaml"

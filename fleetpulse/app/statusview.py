@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget
+from fleetpulse.app.apiclient import ApiClient, ApiError, ApiTarget
 
 SPARK = "▁▂▃▄▅▆▇█"
 RESET, GREEN, YELLOW, RED, DIM, BOLD = (

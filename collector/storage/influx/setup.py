@@ -7,7 +7,6 @@ aiohttp directly because the async influxdb-client has no buckets, orgs or tasks
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -19,11 +18,10 @@ from typing import Any
 import aiohttp
 
 from collector.errors import CollectorError
-from collector.influx.tasks import TaskSpec, bucket_of, rollup_tasks
-from collector.storage.settings import InfluxSettings, RetentionSettings
-from collector.storage.tiers import TIERS, retention_ms
-from fleetpulse.config import Config
-from fleetpulse.durations import format_duration
+from collector.storage.influx.tasks import TaskSpec, bucket_of, rollup_tasks
+from collector.storage.settings import InfluxSettings, StorageSettings
+from fleetpulse.core.durations import format_duration
+from fleetpulse.core.tiers import TIERS, RetentionSettings, retention_ms
 
 log = logging.getLogger(__name__)
 
@@ -196,19 +194,19 @@ async def ensure_influx_setup(
     return changes
 
 
-def run_influx_setup(config: Config, args: argparse.Namespace) -> int:
-    settings = config.storage.influxdb
+def run_influx_setup(storage: StorageSettings, retention: RetentionSettings) -> int:
+    settings = storage.influxdb
     try:
-        changes = asyncio.run(ensure_influx_setup(settings, config.retention))
+        changes = asyncio.run(ensure_influx_setup(settings, retention))
     except InfluxSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"InfluxDB {settings.url} org {settings.org}:")
     for change in changes:
         print(f"  {change}")
-    if config.storage.backend != "influxdb":
+    if storage.backend != "influxdb":
         print(
-            f"note: storage.backend is {config.storage.backend}; the collector writes to "
+            f"note: storage.backend is {storage.backend}; the collector writes to "
             "InfluxDB only with storage.backend: influxdb"
         )
     return EXIT_OK

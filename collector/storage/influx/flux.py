@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from collector.storage.port import RangeQuery
-from fleetpulse.samples import is_counter
-from fleetpulse.selector import Matcher, Selector
+from fleetpulse.core.samples import is_counter
+from fleetpulse.core.selector import Matcher, Selector
+from fleetpulse.core.storage import RangeQuery
 
 # Counter rates need the point before the range starts; scrape intervals up to this long count.
 RATE_LOOKBACK_MS = 15 * 60_000

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.storage.settings import RetentionSettings
+from fleetpulse.core.yamlfile import MapView
+
+# The raw bucket's default name; the rollup tiers add their suffix (`fleetpulse_1h`).
+DEFAULT_BUCKET = "fleetpulse"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,32 @@ TIERS = (
     Tier("daily", "_1d", 86_400_000),
 )
 TIER_BY_NAME = {tier.name: tier for tier in TIERS}
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long each tier keeps its points (`retention:` of fleetpulse.yaml), in seconds."""
+
+    raw: float = 48 * 3600.0
+    hourly: float = 30 * 86400.0
+    daily: float = 730 * 86400.0
+
+
+def parse_retention(view: MapView) -> RetentionSettings:
+    view.check_keys({"raw", "hourly", "daily"})
+    defaults = RetentionSettings()
+    retention = RetentionSettings(
+        raw=view.positive_duration("raw", defaults.raw),
+        hourly=view.positive_duration("hourly", defaults.hourly),
+        daily=view.positive_duration("daily", defaults.daily),
+    )
+    if retention.raw < 3600:
+        view.reader.problem(
+            view.line_of("raw"),
+            view.key_path("raw"),
+            "expected at least 1h, so the hourly rollup has raw data to read",
+        )
+    return retention
 
 
 def retention_ms(retention: RetentionSettings, tier: str) -> int:

@@ -10,15 +10,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from alerting.api import add_alert_routes
 from alerting.service import AlertEngine
-from collector.main import tune_gc
 from collector.service import start_collector
+from collector.settings import TargetSettings
 from collector.storage.factory import describe_storage_and_retention, open_storage
 from exporter.service import CONFIG_OFF_HINT, start_exporter
 from fleetpulse import __version__
-from fleetpulse.config import Config, Listen, TargetSettings
-from fleetpulse.durations import format_duration
-from fleetpulse.signals import stop_event
+from fleetpulse.app.collector_main import tune_gc
+from fleetpulse.app.config import Config
+from fleetpulse.core.durations import format_duration
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.signals import stop_event
 
 log = logging.getLogger(__name__)
 LOCAL_EXPORTER = Listen("127.0.0.1", 9184)
@@ -32,7 +35,7 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
     engine = AlertEngine(engine_settings)
     engine.load()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    storage = await open_storage(config, data_dir)
+    storage = await open_storage(config.storage, config.retention, data_dir)
     try:
         exporter = await start_exporter(
             config.exporter,
@@ -53,14 +56,19 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
             )
             # the API shows the levels the engine uses, reloaded with thresholds.yaml
             collector = await start_collector(
-                config, storage, data_dir, [local], lambda: engine.ruleset.thresholds
+                config.collector,
+                storage,
+                data_dir,
+                [local],
+                lambda: engine.ruleset.thresholds,
+                routes=[add_alert_routes],
             )
             engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
             print(
                 f"FleetPulse {__version__} is up\n"
                 f"  exporter  http://{exporter.listen}/metrics\n"
                 f"  api       http://{collector.api_listen}/api/v1/hosts\n"
-                f"  store     {describe_storage_and_retention(config, data_dir)}\n"
+                f"  store     {describe_storage_and_retention(config.storage, config.retention, data_dir)}\n"
                 f"  targets   {collector.targets} (the local exporter + {collector.targets - 1} "
                 "configured), "
                 f"every {format_duration(config.scrape.interval)}\n"

@@ -12,8 +12,8 @@ from exporter.collect import ExpositionCache, collect_once
 from exporter.flags import settings_from_args
 from exporter.service import build_sources, close_sources, start_exporter
 from exporter.settings import ExporterSettings
-from fleetpulse.config import Config
-from fleetpulse.signals import stop_event
+from fleetpulse.app.config import Config
+from fleetpulse.core.signals import stop_event
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.influx.flux import flux_string
-from collector.storage.port import EVENT_MEASUREMENTS
-from collector.storage.tiers import TIER_BY_NAME
+from collector.storage.influx.flux import flux_string
+from fleetpulse.core.storage import EVENT_MEASUREMENTS
+from fleetpulse.core.tiers import TIER_BY_NAME
 
 HOURLY_OFFSET = "5m"  # late points up to 5 minutes after the hour are in the first run
 DAILY_OFFSET = "20m"  # after the hourly task's run for the day's last hour has finished

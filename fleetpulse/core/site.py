@@ -9,7 +9,7 @@ import ssl
 
 from aiohttp import web
 
-from fleetpulse.config import Listen
+from fleetpulse.core.listen import Listen
 
 # What to do next, by the reason a bind failed; anything else only names the reason.
 BIND_ADVICE = {

@@ -7,9 +7,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from fleetpulse.apiclient import ApiClient, ApiTarget
-from fleetpulse.statusview import Cell, render_table
-from fleetpulse.timeutil import format_time
+from fleetpulse.app.apiclient import ApiClient, ApiTarget
+from fleetpulse.app.statusview import Cell, render_table
+from fleetpulse.core.timeutil import format_time
 
 FORMATS = ("table", "csv", "json")
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fleetpulse import __version__
-from fleetpulse.apiclient import ApiTarget, api_target
-from fleetpulse.config import DEFAULT_DATA_DIR, Config, load_config
-from fleetpulse.errors import ConfigError, FleetPulseError
-from fleetpulse.listen import listen_arg
-from fleetpulse.timeutil import time_option
+from fleetpulse.app.apiclient import ApiTarget, api_target
+from fleetpulse.app.config import DEFAULT_DATA_DIR, Config, load_config
+from fleetpulse.core.errors import ConfigError, FleetPulseError
+from fleetpulse.core.listen import listen_arg
+from fleetpulse.core.timeutil import time_option
 
 log = logging.getLogger("fleetpulse")
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
@@ -41,7 +41,7 @@ def read_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from fleetpulse.up import run_up, with_overrides
+    from fleetpulse.app.up import run_up, with_overrides
 
     config = with_overrides(read_config(args), args.exporter_listen, args.api_listen)
     asyncio.run(run_up(config, args.data_dir))
@@ -49,39 +49,46 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from fleetpulse.init import run_init
+    from fleetpulse.app.init import run_init
 
     run_init(args.dir, sys.stdout)
     return EXIT_OK
 
 
 def cmd_exporter(args: argparse.Namespace) -> int:
-    from exporter.main import run_exporter
+    from fleetpulse.app.exporter_main import run_exporter
 
     config = read_config(args)
     return run_exporter(config, args)
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    from collector.main import run_collector
+    from fleetpulse.app.collector_main import run_collector
 
     return run_collector(read_config(args), args)
 
 
-def cmd_influx_setup(args: argparse.Namespace) -> int:
-    from collector.influx.setup import run_influx_setup
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from fleetpulse.app.dashboards import run_dashboards
 
-    return run_influx_setup(read_config(args), args)
+    return run_dashboards(args)
+
+
+def cmd_influx_setup(args: argparse.Namespace) -> int:
+    from collector.storage.influx.setup import run_influx_setup
+
+    config = read_config(args)
+    return run_influx_setup(config.storage, config.retention)
 
 
 def cmd_alerting(args: argparse.Namespace) -> int:
-    from alerting.main import run_alerting
+    from fleetpulse.app.alerting_main import run_alerting
 
     return run_alerting(read_config(args), args)
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
-    from alerting.main import run_rules_check
+    from fleetpulse.app.alerting_main import run_rules_check
 
     # Without PATHs, the rules the engine would load: configured, beside the config, built-in.
     paths = list(args.paths) or list(read_config(args).alerting.rules)
@@ -89,13 +96,13 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from alerting.main import run_rules_test
+    from fleetpulse.app.alerting_main import run_rules_test
 
     return run_rules_test(args)
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    from alerting.main import run_notify_test
+    from fleetpulse.app.alerting_main import run_notify_test
 
     config = read_config(args)
     if config.source is None:  # the defaults have no channels: say why, not "defines: none"
@@ -144,7 +151,7 @@ def watch_seconds(text: str) -> float:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from fleetpulse.statusview import run_status
+    from fleetpulse.app.statusview import run_status
 
     try:
         return asyncio.run(run_status(client_target(args), args.host, args.watch))
@@ -153,7 +160,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from fleetpulse.historyexport import run_history
+    from fleetpulse.app.historyexport import run_history
 
     return asyncio.run(
         run_history(
@@ -169,7 +176,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from fleetpulse.logsview import run_logs
+    from fleetpulse.app.logsview import run_logs
 
     try:
         return asyncio.run(
@@ -393,6 +400,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_client_options(logs)
     logs.set_defaults(func=cmd_logs)
+
+    dashboards = commands.add_parser(
+        "dashboards",
+        help="write (or --check) the Grafana dashboards for this config and thresholds",
+        description="Render the Grafana dashboards and provisioning files for the config's "
+        "retention, bucket, org and scrape interval and a thresholds.yaml; with --check, exit "
+        "1 naming each file that differs instead of writing.",
+    )
+    dashboards.add_argument(
+        "-c", "--config", type=Path, metavar="FILE", help="fleetpulse.yaml (default: none)"
+    )
+    dashboards.add_argument(
+        "--thresholds",
+        type=Path,
+        metavar="FILE",
+        help="the thresholds.yaml to draw (default: the built-in rules' one)",
+    )
+    dashboards.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write (default: the grafana/ folder the dashboards ship in)",
+    )
+    dashboards.add_argument("--check", action="store_true", help="exit 1 when a file is stale")
+    dashboards.set_defaults(func=cmd_dashboards)
 
     influx = commands.add_parser(
         "influx", help="InfluxDB administration", description="Work with an InfluxDB 2.x store."

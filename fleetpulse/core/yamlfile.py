@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from fleetpulse.durations import format_duration, parse_duration
-from fleetpulse.errors import ConfigError, Problem
+from fleetpulse.core.durations import format_duration, parse_duration
+from fleetpulse.core.errors import ConfigError, Problem
 
 T = TypeVar("T")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -7,7 +7,7 @@ import math
 import time
 from datetime import UTC, datetime
 
-from fleetpulse.durations import parse_duration
+from fleetpulse.core.durations import parse_duration
 
 
 def now_ms() -> int:

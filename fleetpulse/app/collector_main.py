@@ -11,15 +11,16 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from alerting.thresholds import LiveThresholds
+from alerting.api import add_alert_routes
 from collector.errors import CollectorError
-from collector.influx.setup import InfluxSetupError, ensure_influx_setup
 from collector.service import start_collector
 from collector.storage.factory import describe_storage_and_retention, open_storage
+from collector.storage.influx.setup import InfluxSetupError, ensure_influx_setup
 from fleetpulse import __version__
-from fleetpulse.config import Config
-from fleetpulse.durations import format_duration
-from fleetpulse.signals import stop_event
+from fleetpulse.app.config import Config
+from fleetpulse.core.durations import format_duration
+from fleetpulse.core.signals import stop_event
+from fleetpulse.core.thresholds import LiveThresholds
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
@@ -74,10 +75,15 @@ async def serve_collector(
     tune_gc()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     influx = await influx_setup(config) if config.storage.backend == "influxdb" else ""
-    storage = await open_storage(config, data_dir)
+    storage = await open_storage(config.storage, config.retention, data_dir)
     try:
         running = await start_collector(
-            config, storage, data_dir, thresholds=thresholds, shard=shard
+            config.collector,
+            storage,
+            data_dir,
+            thresholds=thresholds,
+            routes=[add_alert_routes],
+            shard=shard,
         )
         running.tasks.append(asyncio.create_task(thresholds.watch(), name="thresholds-watch"))
         sharding = f", shard {shard[0]}/{shard[1]}" if shard else ""
@@ -85,7 +91,7 @@ async def serve_collector(
             f"FleetPulse collector {__version__} is up\n"
             f"  api       http://{running.api_listen}/api/v1/hosts\n"
             f"  metrics   http://{running.api_listen}/metrics\n"
-            f"  store     {describe_storage_and_retention(config, data_dir)}\n"
+            f"  store     {describe_storage_and_retention(config.storage, config.retention, data_dir)}\n"
             f"{influx}"
             f"  targets   {running.targets} ({running.static_targets} static + "
             f"{running.discovered_targets} from file_sd{sharding}), "

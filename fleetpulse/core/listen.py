@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from fleetpulse.yamlfile import MapView
+from fleetpulse.core.yamlfile import MapView
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from fleetpulse.apiclient import ApiClient, ApiError, ApiTarget, ApiUnreachable
+from fleetpulse.app.apiclient import ApiClient, ApiError, ApiTarget, ApiUnreachable
 
 RECONNECT_SECONDS = 1.0
 LEVEL_COLOURS = {"warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[31;1m"}

@@ -6,8 +6,8 @@ import shlex
 from pathlib import Path
 from typing import TextIO
 
-from fleetpulse.defaults import BUILTIN_RULES, STARTER_CONFIG
-from fleetpulse.errors import FleetPulseError
+from fleetpulse.core.defaults import BUILTIN_RULES, STARTER_CONFIG
+from fleetpulse.core.errors import FleetPulseError
 
 CONFIG_NAME = "fleetpulse.yaml"
 

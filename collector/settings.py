@@ -1,7 +1,7 @@
-"""`fleetpulse.yaml`: loaded once, validated at the edge, and turned into frozen settings.
+"""The collector's settings: `scrape:` (targets, limits, file_sd) and `api:` of fleetpulse.yaml.
 
-Every mistake is reported as `file:line: key: what was expected`, all at once.
-Relative paths resolve against the config file's folder, as Prometheus does.
+Every mistake is reported as `file:line: key: what was expected`, all at once. Relative paths
+resolve against the config file's folder, as Prometheus does.
 """
 
 from __future__ import annotations
@@ -10,31 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from alerting.settings import AlertingSettings, default_rules, parse_alerting
-from collector.storage.settings import (
-    InfluxSettings,
-    RetentionSettings,
-    SqliteSettings,
-    StorageSettings,
-    parse_retention,
-    parse_storage,
-)
-from exporter.settings import ExporterSettings, parse_exporter
-from fleetpulse.listen import Listen, listen_value, parse_listen
-from fleetpulse.yamlfile import Interval, MapView, Node, Reader, load_yaml, resolve_path
+from collector.storage.settings import StorageSettings
+from fleetpulse.core.listen import Listen, listen_value
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.yamlfile import Interval, MapView, resolve_path
 
-__all__ = [
-    "AlertingSettings",
-    "ExporterSettings",
-    "InfluxSettings",
-    "Listen",
-    "RetentionSettings",
-    "SqliteSettings",
-    "StorageSettings",
-    "parse_listen",
-]
-
-DEFAULT_DATA_DIR = Path("fleetpulse-data")
 # Scrape limits, as Prometheus has them: past one, the scrape fails with up = 0 and a reason.
 DEFAULT_BODY_SIZE_LIMIT = 16 * 1024 * 1024  # node_exporter on a big host sends < 1 MiB
 DEFAULT_BODY_BUDGET = 256 * 1024 * 1024  # all bodies in flight together
@@ -80,55 +60,15 @@ class ApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Config:
+class CollectorSettings:
+    """What the collector reads of fleetpulse.yaml: its sections, and the folder that relative
+    paths (file_sd) resolve against."""
+
+    scrape: ScrapeSettings = ScrapeSettings()
+    api: ApiSettings = ApiSettings()
     storage: StorageSettings = StorageSettings()
     retention: RetentionSettings = RetentionSettings()
-    scrape: ScrapeSettings = ScrapeSettings()
-    alerting: AlertingSettings = AlertingSettings()
-    api: ApiSettings = ApiSettings()
-    exporter: ExporterSettings = ExporterSettings()
-    source: Path | None = None  # the file it came from
-
-    @property
-    def base(self) -> Path:
-        """The folder relative paths resolve against: the config file's (else the working one)."""
-        return self.source.resolve().parent if self.source else Path()
-
-
-TOP_KEYS = frozenset({"storage", "retention", "scrape", "alerting", "api", "exporter"})
-
-
-def load_config(path: Path | None) -> Config:
-    """The config in `path`, or the defaults when `path` is None (then a rules/ folder in the
-    working directory stands in for one beside the config file). Raises ConfigError."""
-    if path is None:
-        return Config(alerting=AlertingSettings(rules=default_rules(Path())))
-    root = load_yaml(path)
-    reader = Reader(str(path))
-    config = config_from_tree(root, reader, base=path.resolve().parent)
-    reader.raise_if_problems()
-    return Config(
-        storage=config.storage,
-        retention=config.retention,
-        scrape=config.scrape,
-        alerting=config.alerting,
-        api=config.api,
-        exporter=config.exporter,
-        source=path,
-    )
-
-
-def config_from_tree(root: Node, reader: Reader, base: Path) -> Config:
-    top = MapView(reader, root)
-    top.check_keys(TOP_KEYS)
-    return Config(
-        storage=parse_storage(top.section("storage"), base),
-        retention=parse_retention(top.section("retention")),
-        scrape=_scrape(top.section("scrape"), base),
-        alerting=parse_alerting(top.section("alerting"), base),
-        api=_api(top.section("api")),
-        exporter=parse_exporter(top.section("exporter")),
-    )
+    base: Path = Path()
 
 
 TARGET_KEYS = frozenset(
@@ -207,7 +147,7 @@ def parse_target(view: MapView, scrape_interval: Interval) -> TargetSettings | N
     )
 
 
-def _scrape(view: MapView, base: Path) -> ScrapeSettings:
+def parse_scrape(view: MapView, base: Path) -> ScrapeSettings:
     view.check_keys(
         {
             "interval",
@@ -259,7 +199,7 @@ def _scrape(view: MapView, base: Path) -> ScrapeSettings:
     )
 
 
-def _api(view: MapView) -> ApiSettings:
+def parse_api(view: MapView) -> ApiSettings:
     view.check_keys({"listen", "token", "token_file"})
     return ApiSettings(
         listen=listen_value(view, "listen", ApiSettings().listen), token=view.secret("token")

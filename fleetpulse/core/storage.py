@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from collector.errors import CollectorError
-from fleetpulse.samples import Labels, Sample, Series
-from fleetpulse.selector import Selector
+from fleetpulse.core.errors import FleetPulseError
+from fleetpulse.core.samples import Labels, Sample, Series
+from fleetpulse.core.selector import Selector
 
 AGGREGATES = ("mean", "min", "max", "last", "sum", "count", "rate")
 # Aggregates that only make sense on counters (`*_total`): `rate` is the non-negative per-second
@@ -20,7 +20,7 @@ AGGREGATES = ("mean", "min", "max", "last", "sum", "count", "rate")
 COUNTER_AGGREGATES = ("rate",)
 
 
-class StorageError(CollectorError):
+class StorageError(FleetPulseError):
     """The store could not do what was asked (outage, corrupt file, bad request)."""
 
 

@@ -1,0 +1,2 @@
+"""The app: the CLI, config composition, `fleetpulse up` and the status/history/logs
+clients. It composes the services; nothing imports it."""
