@@ -28,17 +28,13 @@ from fleetpulse.core.storage import (
     StorageError,
     StorageUnavailable,
 )
+from fleetpulse.core.thresholds import THRESHOLD_METRICS
 from fleetpulse.core.timeutil import format_time, now_ms
 
 log = logging.getLogger(__name__)
 
 MAX_POINTS = 11_000  # per series, as Prometheus caps a range query
 HIDDEN_LABELS = ("host", "job")  # the host is the path; the job is the same for every series
-USAGE_METRICS = {
-    "cpu": "host_cpu_usage_percent",
-    "memory": "host_memory_usage_percent",
-    "disk": "host_disk_usage_percent",
-}
 
 
 @web.middleware
@@ -70,7 +66,7 @@ async def hosts(request: web.Request) -> web.Response:
             (latest.ts_ms, latest.value)
         )
     usage: dict[str, dict[str, float]] = {}
-    for key, metric in USAGE_METRICS.items():
+    for key, metric in THRESHOLD_METRICS.items():
         for latest in await ctx.storage.query_latest(Selector(metric), now - fresh_ms):
             host = label_value(latest.labels, "host")
             # a host with several filesystems is as full as its fullest one
@@ -87,7 +83,7 @@ async def hosts(request: web.Request) -> web.Response:
                 "host": host,
                 "up": up,
                 "last_seen": format_time(last_seen) if last_seen is not None else None,
-                **{key: values.get(key) for key in USAGE_METRICS},
+                **{key: values.get(key) for key in THRESHOLD_METRICS},
                 "thresholds": {key: level.as_dict() for key, level in levels.items()},
                 "customized": customized,
             }

@@ -94,14 +94,6 @@ class Buckets:
 DEFAULT_BUCKETS = Buckets(DEFAULT_BUCKET, RetentionSettings())
 
 
-# Threshold keys of rules/thresholds.yaml that the dashboards draw, and the gauge each rates.
-THRESHOLD_METRICS = {
-    "cpu": "host_cpu_usage_percent",
-    "memory": "host_memory_usage_percent",
-    "disk": "host_disk_usage_percent",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Inputs:
     """Everything a dashboard is generated from besides the catalog."""

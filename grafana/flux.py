@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from fleetpulse.core.catalog import BY_NAME
-from fleetpulse.core.thresholds import Thresholds
-from grafana.contract import RAW_FIELD, THRESHOLD_METRICS, Buckets
+from fleetpulse.core.thresholds import THRESHOLD_METRICS, Thresholds
+from grafana.contract import RAW_FIELD, Buckets
 
 NS_PER_SECOND = 1_000_000_000
 RANGE = "range(start: v.timeRangeStart, stop: v.timeRangeStop)"

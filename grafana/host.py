@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleetpulse.core.thresholds import THRESHOLD_METRICS
 from grafana import events, flux
 from grafana.contract import Inputs
 from grafana.flux import HOST_IS
@@ -56,9 +57,7 @@ def threshold_overrides() -> list[JSON]:
 
 def usage_panel(inputs: Inputs, title: str, key: str, labels: tuple[str, ...] = ()) -> JSON:
     """A percent gauge over time with this host's own warning/critical lines from Flux."""
-    metric = {"cpu": "host_cpu_usage_percent", "memory": "host_memory_usage_percent"}.get(
-        key, "host_disk_usage_percent"
-    )
+    metric = THRESHOLD_METRICS[key]
     panel = timeseries(
         title,
         [
@@ -87,11 +86,8 @@ def build(inputs: Inputs) -> JSON:
         3,
         4,
     )
-    for title, key, metric in (
-        ("CPU", "cpu", "host_cpu_usage_percent"),
-        ("Memory", "memory", "host_memory_usage_percent"),
-        ("Fullest disk", "disk", "host_disk_usage_percent"),
-    ):
+    for title, key in (("CPU", "cpu"), ("Memory", "memory"), ("Fullest disk", "disk")):
+        metric = THRESHOLD_METRICS[key]
         layout.add(
             stat(
                 title,

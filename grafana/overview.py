@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from fleetpulse.core.thresholds import THRESHOLD_METRICS
 from grafana import events, flux
-from grafana.contract import THRESHOLD_METRICS, Inputs
+from grafana.contract import Inputs
 from grafana.flux import HOSTS_MATCH
 from grafana.panels import (
     CRITICAL_COLOR,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from fleetpulse.app.apiclient import ApiClient, ApiError, ApiTarget
+from fleetpulse.core.thresholds import THRESHOLD_METRICS
 
 SPARK = "▁▂▃▄▅▆▇█"
 RESET, GREEN, YELLOW, RED, DIM, BOLD = (
@@ -20,7 +21,6 @@ RESET, GREEN, YELLOW, RED, DIM, BOLD = (
     "\x1b[2m",
     "\x1b[1m",
 )
-USAGE_KEYS = ("cpu", "memory", "disk")
 
 
 def sparkline(values: Sequence[float], low: float = 0.0, high: float = 100.0) -> str:
@@ -93,7 +93,7 @@ def render_hosts(
         mark = "*" if host.get("customized") else ""
         state = Cell("up", GREEN) if host.get("up") else Cell("DOWN", RED)
         row = [Cell(name + mark), state, Cell(ago(host.get("last_seen"), now))]
-        for key in USAGE_KEYS:
+        for key in THRESHOLD_METRICS:
             value = host.get(key)
             if value is None:
                 row.append(Cell("-", DIM))

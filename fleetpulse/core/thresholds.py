@@ -14,6 +14,13 @@ from fleetpulse.core.yamlfile import MapView, Reader, load_yaml
 log = logging.getLogger(__name__)
 THRESHOLDS_FILE = "thresholds.yaml"
 CHECK_EVERY = 1.0  # seconds between looks at the file, as the alert engine looks at its rules
+# The threshold keys that rate a host's usage, and the gauge each one rates: the API's usage
+# columns, `fleetpulse status` and the dashboards read this map, nothing else spells it out.
+THRESHOLD_METRICS = {
+    "cpu": "host_cpu_usage_percent",
+    "memory": "host_memory_usage_percent",
+    "disk": "host_disk_usage_percent",
+}
 
 
 @dataclass(frozen=True, slots=True)
