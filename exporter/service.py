@@ -119,17 +119,17 @@ class RunningExporter:
 async def start_exporter(
     settings: ExporterSettings,
     listen: Listen | None = None,
-    off_hint: str = FLAG_OFF_HINT,
     *,
     shares_process: bool = False,
 ) -> RunningExporter:
     """Start collecting and serving; auth and TLS come from `settings`. Alone in its process,
     every log line of the process is the exporter's and /logs keeps them all; when it
     `shares_process` with other services (`fleetpulse up`), /logs keeps only the `exporter.*`
-    loggers' lines, not the collector's or the API's."""
+    loggers' lines, not the collector's or the API's, and a failing source's hint names the
+    config key rather than the exporter's flag."""
     # a bad cert or key is a config error: fail before anything runs
     context = tls_context(settings.tls) if settings.tls else None
-    sources = build_sources(settings, off_hint)
+    sources = build_sources(settings, CONFIG_OFF_HINT if shares_process else FLAG_OFF_HINT)
     cache = ExpositionCache([s.name for s in sources])
     schedules = [
         SourceSchedule(s, settings.interval_of(s.name), settings.timeout_of(s.name))

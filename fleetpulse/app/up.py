@@ -15,7 +15,7 @@ from alerting.service import AlertEngine
 from collector.service import start_collector
 from collector.settings import TargetSettings
 from collector.storage.factory import describe_storage_and_retention, open_storage
-from exporter.service import CONFIG_OFF_HINT, start_exporter
+from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.app.collector_main import tune_gc
 from fleetpulse.app.config import Config
@@ -40,7 +40,6 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
         exporter = await start_exporter(
             config.exporter,
             config.exporter.listen if config.exporter.listen_set else LOCAL_EXPORTER,
-            CONFIG_OFF_HINT,
             shares_process=True,
         )
         try:
