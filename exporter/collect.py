@@ -91,9 +91,6 @@ class ExpositionCache:
                 self._openmetrics = generate_openmetrics(_FamilySet(self._all_families()))  # type: ignore[no-untyped-call]
             return self._openmetrics
 
-    def error_count(self, source: str) -> int:
-        return self._errors.get(source, 0)
-
 
 def collect_once(source: Source) -> list[Family]:
     return source.collect()

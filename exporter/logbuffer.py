@@ -74,7 +74,6 @@ class LogBuffer(logging.Handler):
     def __init__(self, capacity: int = 10_000, secrets: Iterable[str] = ()) -> None:
         super().__init__(level=logging.INFO)
         self.instance = uuid.uuid4().hex[:12]
-        self.capacity = capacity
         self.secrets = tuple(s for s in secrets if s)
         self._lines: deque[LogLine] = deque(maxlen=capacity)
         self._lock = threading.Lock()
@@ -99,10 +98,6 @@ class LogBuffer(logging.Handler):
         for loop, event in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
-
-    @property
-    def last_seq(self) -> int:
-        return self._seq
 
     def since(
         self, after: int = 0, level: str | None = None, query: str | None = None, limit: int = 1000

@@ -1,4 +1,4 @@
-"""What the dashboards rely on: the datasource, the buckets per tier, the event schemas.
+"""What the dashboards rely on: the datasource, the buckets per tier, where events are kept.
 
 Metric names come from `fleetpulse.core.catalog`, tiers from `fleetpulse.core.tiers`, retention
 and the bucket name from `fleetpulse.core.tiers`, so the dashboards, the API and the
@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleetpulse.core.defaults import BUILTIN_RULES
-from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS
 from fleetpulse.core.thresholds import Level, Thresholds
-from fleetpulse.core.tiers import DEFAULT_BUCKET, TIER_BY_NAME, TIERS, RetentionSettings, Tier
+from fleetpulse.core.tiers import TIER_BY_NAME, TIERS, RetentionSettings, Tier
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GRAFANA_DIR = REPO_ROOT / "grafana"
-DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
-PROVISIONING_DIR = GRAFANA_DIR / "provisioning"
 # the built-in rules' thresholds: the levels a user's rules/thresholds.yaml starts from
 DEFAULT_THRESHOLDS_FILE = BUILTIN_RULES / "thresholds.yaml"
 
@@ -33,8 +30,6 @@ FOLDER_UID = "fleetpulse"
 INFLUX_URL = "http://influxdb:8086"  # the compose service name of InfluxDB
 
 RAW_FIELD = "value"
-GAUGE_ROLLUP_FIELDS = ("mean", "min", "max", "count")
-COUNTER_ROLLUP_FIELDS = ("last", "rate_mean", "rate_max")
 
 # Event measurements. Alert events (alerting/history.py) are kept in the daily bucket, as
 # long as alert history should live; exporter logs (collector/logpull.py) in the raw one
@@ -42,18 +37,9 @@ COUNTER_ROLLUP_FIELDS = ("last", "rate_mean", "rate_max")
 # (transition | notification); the state is a field, not a tag.
 ALERT_EVENTS_TIER = "daily"
 AGENT_LOGS_TIER = "raw"
-ALERT_EVENT_TAGS = ("alertname", "host", "severity", "event")
-ALERT_EVENT_FIELDS = ("state", "previous", "threshold", "summary", "value")
-ALERT_STATES = ("pending", "firing", "resolved", "inactive")
 # How far back "active" looks, as the API (alerting/history.py ACTIVE_LOOKBACK_MS).
 ACTIVE_LOOKBACK = "30d"
-AGENT_LOG_TAGS = ("host", "level", "logger")
-AGENT_LOG_FIELDS = ("message", "seq")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-EVENT_SCHEMAS = {
-    ALERT_EVENTS: (ALERT_EVENT_TAGS, ALERT_EVENT_FIELDS),
-    AGENT_LOGS: (AGENT_LOG_TAGS, AGENT_LOG_FIELDS),
-}
 
 DASHBOARD_UIDS = {
     "overview": "fleetpulse-overview",
@@ -89,9 +75,6 @@ class Buckets:
             "daily": self.retention.daily,
         }
         return tuple((self.bucket(tier), seconds[tier.name]) for tier in TIERS)
-
-
-DEFAULT_BUCKETS = Buckets(DEFAULT_BUCKET, RetentionSettings())
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,6 @@ def threshold_steps(level: Level | None) -> JSON:
     return {"mode": "absolute", "steps": steps}
 
 
-def percent_defaults(level: Level | None) -> JSON:
-    return {"unit": "percent", "min": 0, "max": 100, "thresholds": threshold_steps(level)}
-
-
 def by_name(name: str, *properties: tuple[str, Any]) -> JSON:
     return {
         "matcher": {"id": "byName", "options": name},

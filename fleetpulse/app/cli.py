@@ -19,7 +19,7 @@ from fleetpulse.core.listen import listen_arg
 from fleetpulse.core.timeutil import time_option
 
 log = logging.getLogger("fleetpulse")
-EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
 TIME_OPTIONS = ("--since", "--until")
 MIN_WATCH_SECONDS = 1.0
 

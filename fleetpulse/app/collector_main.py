@@ -23,7 +23,7 @@ from fleetpulse.core.signals import stop_event
 from fleetpulse.core.thresholds import LiveThresholds
 
 log = logging.getLogger(__name__)
-EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
 # The scrape path allocates several tuples per sample, and with Python's default first-gen
 # threshold (700) 1,000 targets x 500 series spent ~a quarter of the collector's CPU in the
 # cyclic garbage collector (9.6 vs 7 us per sample); samples are acyclic, so collect rarely.

@@ -11,8 +11,6 @@ from fleetpulse.app.apiclient import ApiClient, ApiTarget
 from fleetpulse.app.statusview import Cell, render_table
 from fleetpulse.core.timeutil import format_time
 
-FORMATS = ("table", "csv", "json")
-
 
 class Progress:
     """Bytes received, shown on a terminal once a download takes longer than a moment."""

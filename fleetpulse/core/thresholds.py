@@ -63,12 +63,6 @@ def find_thresholds_file(rule_paths: tuple[Path, ...]) -> Path | None:
     return None
 
 
-def thresholds_beside_rules(rule_paths: tuple[Path, ...]) -> Thresholds:
-    """The thresholds.yaml beside the rules, or none at all. Raises ConfigError."""
-    path = find_thresholds_file(rule_paths)
-    return load_thresholds(path) if path else Thresholds()
-
-
 def _level(view: MapView, inherited: Level | None) -> Level | None:
     view.check_keys({"warning", "critical"})
     if inherited is None and not ("warning" in view and "critical" in view):

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grafana.contract import DASHBOARDS_DIR
+from fleetpulse.core.tiers import DEFAULT_BUCKET, RetentionSettings
+from grafana.contract import GRAFANA_DIR, Buckets
 
 JSON = dict[str, Any]
 # Grafana's own variables ($__interval, ${__value.raw}, ${__field.labels.x}, ...).
 BUILTIN_PREFIX = "__"
+# The buckets `fleetpulse dashboards` draws for a default installation (generate.Site()).
+DEFAULT_BUCKETS = Buckets(DEFAULT_BUCKET, RetentionSettings())
 VARIABLE_RE = re.compile(
     r"\$\{(?P<braced>[A-Za-z_][\w.]*)(?::[^}]*)?\}|\$(?P<plain>[A-Za-z_]\w*)|\[\[(?P<bracket>\w+)"
 )
@@ -31,7 +34,7 @@ class Query:
 
 
 def dashboard_files() -> list[Path]:
-    return sorted(DASHBOARDS_DIR.glob("*.json"))
+    return sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 
 
 def load(path: Path) -> JSON:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from fleetpulse.core.thresholds import load_thresholds
 from grafana import flux
-from grafana.contract import DEFAULT_BUCKETS, DEFAULT_THRESHOLDS_FILE
-from tests.grafana.boards import dashboards, every_query
+from grafana.contract import DEFAULT_THRESHOLDS_FILE
+from tests.grafana.boards import DEFAULT_BUCKETS, dashboards, every_query
 from tests.support.flux import check_flux, require_flux_checker, substitute_grafana_vars
 
 # A value for every dashboard variable, as Grafana would substitute it.

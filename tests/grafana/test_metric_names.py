@@ -19,8 +19,7 @@ from collector.parse import parse_exposition
 from fleetpulse.core.catalog import ALL, CONTAINER, SCRAPE
 from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS
 from grafana import flux
-from grafana.contract import DEFAULT_BUCKETS
-from tests.grafana.boards import every_query
+from tests.grafana.boards import DEFAULT_BUCKETS, every_query
 
 # DESIGN.md "Storage": the raw field and the rollup fields per kind.
 RAW_FIELD = "value"

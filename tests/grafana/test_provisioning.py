@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from grafana.contract import DASHBOARDS_MOUNT, DATASOURCE_UID, PROVISIONING_DIR
+from grafana.contract import DASHBOARDS_MOUNT, DATASOURCE_UID, GRAFANA_DIR
 from tests.grafana.boards import dashboards, datasources_in
 
-DATASOURCES_FILE = PROVISIONING_DIR / "datasources" / "fleetpulse.yaml"
-DASHBOARDS_FILE = PROVISIONING_DIR / "dashboards" / "fleetpulse.yaml"
+DATASOURCES_FILE = GRAFANA_DIR / "provisioning" / "datasources" / "fleetpulse.yaml"
+DASHBOARDS_FILE = GRAFANA_DIR / "provisioning" / "dashboards" / "fleetpulse.yaml"
 
 DATASOURCES_TOP = {"apiVersion", "datasources", "deleteDatasources", "prune"}
 DATASOURCE_KEYS = {
