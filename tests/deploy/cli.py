@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import functools
+import io
 import re
 import subprocess
 import sys
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.settings import ApiSettings
+from fleetpulse.app.cli import build_parser
 from fleetpulse.core.listen import parse_listen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,6 +78,21 @@ def invocation(where: str, args: Sequence[str]) -> Invocation:
     assert words is not None, f"{where}: unknown fleetpulse command {args[0]!r}"
     assert tuple(args[: len(words)]) == words, f"{where}: expected {' '.join(words)}"
     return Invocation(where, words, tuple(args[len(words) :]))
+
+
+def parse(call: Invocation) -> argparse.Namespace:
+    """The command line read by the real parser (`fleetpulse.app.cli.build_parser()`), as
+    `fleetpulse` reads it: flags, their values and their types (a bad address, duration or
+    source name is refused with argparse's message)."""
+    argv = [*call.words, *call.argv]
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            return build_parser().parse_args(argv)
+    except SystemExit:
+        raise AssertionError(
+            f"{call.where}: `fleetpulse {' '.join(argv)}` is refused:\n{errors.getvalue()}"
+        ) from None
 
 
 def unknown_flags(call: Invocation) -> list[str]:

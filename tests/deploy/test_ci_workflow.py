@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from fleetpulse.core import catalog
+from tests.deploy import tools
 from tests.deploy.cli import REPO, invocation, unknown_flags
 
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
@@ -22,6 +24,25 @@ def workflow() -> dict[str, Any]:
     # YAML 1.1 reads the key `on` as True; GitHub reads it as "on"
     assert True in data or "on" in data
     return data
+
+
+def test_workflow_follows_the_github_workflow_schema() -> None:
+    """SchemaStore's workflow schema (vendored in check-jsonschema; actionlint cannot be
+    installed here), and every job has a timeout (check-jsonschema's own rule)."""
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        done = tools.run("check-jsonschema", ["--builtin-schema", schema, str(WORKFLOW)])
+        assert done.returncode == 0, tools.report(done)
+
+
+def test_workflow_schema_check_refuses_a_misspelt_key(tmp_path: Path) -> None:
+    text = WORKFLOW.read_text()
+    assert "    timeout-minutes: 20\n" in text
+    broken = tmp_path / "ci.yml"
+    broken.write_text(text.replace("    timeout-minutes: 20\n", "    timeoutminutes: 20\n"))
+    done = tools.run(
+        "check-jsonschema", ["--builtin-schema", "vendor.github-workflows", str(broken)]
+    )
+    assert done.returncode != 0 and "timeoutminutes" in done.stdout, tools.report(done)
 
 
 def run_lines(job: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from collector.file_sd import read_targets_file
 from fleetpulse.app.config import load_config
-from tests.deploy import compose
+from tests.deploy import compose, tools
 from tests.deploy.cli import (
     API_PORT,
     DEPLOY,
@@ -204,15 +204,38 @@ def test_agent_compose_runs_only_the_exporter() -> None:
     assert agent["services"]["exporter"]["build"]["dockerfile"] == "deploy/Dockerfile"
 
 
+def test_compose_files_follow_the_compose_specification() -> None:
+    """The Compose Specification's own JSON schema (vendored in check-jsonschema)."""
+    done = tools.run(
+        "check-jsonschema",
+        ["--builtin-schema", "vendor.compose-spec", str(DEPLOY / STACK), str(DEPLOY / AGENT)],
+    )
+    assert done.returncode == 0, tools.report(done)
+
+
+def test_compose_schema_check_refuses_a_misspelt_key(tmp_path: Path) -> None:
+    """The check above can fail: a key compose does not know is an error."""
+    broken = tmp_path / AGENT
+    text = (DEPLOY / AGENT).read_text()
+    assert "    read_only: true\n" in text
+    broken.write_text(text.replace("    read_only: true\n", "    readonly: true\n"))
+    done = tools.run("check-jsonschema", ["--builtin-schema", "vendor.compose-spec", str(broken)])
+    assert done.returncode != 0 and "readonly" in done.stdout + done.stderr, tools.report(done)
+
+
 def test_every_compose_variable_is_documented_in_env_example() -> None:
     documented = compose.env_file(DEPLOY / ".env.example")
+    used: set[str] = set()
     for name in (STACK, AGENT):
         tree = compose.load(name)
+        used |= compose.variables(tree)
         missing = compose.variables(tree) - set(documented)
         assert not missing, f"{name} uses {sorted(missing)}, not in deploy/.env.example"
         # the example must be a working .env: every required variable has a value
         compose.interpolate_tree(tree, documented)
         assert all(documented[v] for v in compose.required_variables(tree)), name
+    unused = set(documented) - used
+    assert not unused, f"deploy/.env.example lists {sorted(unused)}, which no compose file reads"
 
 
 def test_a_missing_secret_stops_compose_with_its_name() -> None:

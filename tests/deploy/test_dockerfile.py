@@ -27,7 +27,7 @@ import docker.errors
 import pytest
 from docker.utils.build import exclude_paths
 
-from tests.deploy import dockerfile
+from tests.deploy import dockerfile, tools
 from tests.deploy.cli import API_PORT, DEPLOY, EXPORTER_PORT, REPO
 from tests.support.docker_engine import engine_or_skip
 from tests.support.require import missing
@@ -49,6 +49,27 @@ def context_files() -> set[str]:
         if line.strip() and not line.startswith("#")
     ]
     return set(exclude_paths(str(REPO), patterns, dockerfile="deploy/Dockerfile"))
+
+
+def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
+    # every level fails, style included (hadolint's default lets style and info pass)
+    return tools.run(
+        "hadolint", ["--no-color", "--failure-threshold", "style", str(path)], cwd=REPO
+    )
+
+
+def test_hadolint_finds_nothing() -> None:
+    done = hadolint(DOCKERFILE)
+    assert done.returncode == 0 and not done.stdout.strip(), tools.report(done)
+
+
+def test_hadolint_would_catch_a_root_user(tmp_path: Path) -> None:
+    text = DOCKERFILE.read_text()
+    assert "\nUSER 10001:10001\n" in text
+    broken = tmp_path / "Dockerfile"
+    broken.write_text(text.replace("\nUSER 10001:10001\n", "\nUSER root\n"))
+    done = hadolint(broken)
+    assert done.returncode != 0 and "DL3002" in done.stdout, tools.report(done)
 
 
 def test_every_instruction_is_known_and_the_base_image_is_pinned(

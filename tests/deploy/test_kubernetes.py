@@ -1,9 +1,11 @@
 """The Kubernetes manifests: kinds, references between them, host access, flags and ports.
 
-No cluster runs here and kubectl validates only against one, so the references a server
-would resolve (volumes, ConfigMap/Secret keys, selectors, probe ports) are checked by
-reading the manifests; `kubectl kustomize` builds them when kubectl is installed, and the
-ConfigMap's fleetpulse.yaml goes through the real loader with the Secret mounted as files.
+No cluster runs here and kubectl validates only against one. Every manifest goes through
+`kubernetes-validate --strict` (the API's OpenAPI schemas of a named Kubernetes release,
+offline); the references a server would resolve (volumes, ConfigMap/Secret keys, selectors,
+probe ports) are checked by reading the manifests; `kubectl kustomize` builds them when
+kubectl is installed, and the ConfigMap's fleetpulse.yaml goes through the real loader with
+the Secret mounted as files.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import pytest
 import yaml
 
 from fleetpulse.app.config import load_config
+from tests.deploy import tools
 from tests.deploy.cli import API_PORT, DEPLOY, EXPORTER_PORT, invocation, unknown_flags
 
 KUBE = DEPLOY / "kubernetes"
 NAMESPACE = "fleetpulse"
 CONFIG_MOUNT = "/etc/fleetpulse/config"
 SECRETS_MOUNT = "/etc/fleetpulse/secrets"
+# the Kubernetes release the manifests are validated for (kubernetes-validate ships its
+# schemas; `kubernetes-validate --help` names the newest one it has)
+KUBERNETES_VERSION = "1.37.0"
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -75,9 +81,37 @@ def test_manifests_hold_every_part_in_one_namespace() -> None:
 
 
 def test_kustomization_lists_every_manifest_file() -> None:
+    """Every manifest, once, and nothing else: `kubectl apply -k` applies exactly those."""
     kustomization = yaml.safe_load((KUBE / "kustomization.yaml").read_text())
-    files = {p.name for p in KUBE.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(kustomization["resources"]) == files
+    files = sorted(p.name for p in KUBE.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == files
+
+
+def manifest_files() -> list[str]:
+    return [str(p) for p in sorted(KUBE.glob("*.yaml")) if p.name != "kustomization.yaml"]
+
+
+def test_manifests_validate_strictly_against_the_named_kubernetes_version() -> None:
+    """The API server's own OpenAPI schemas (shipped inside kubernetes-validate), strict:
+    a field the API does not know is an error, as `kubectl apply --validate=strict` says."""
+    done = tools.run(
+        "kubernetes-validate", ["--strict", "-k", KUBERNETES_VERSION, *manifest_files()]
+    )
+    assert done.returncode == 0, tools.report(done)
+    # a kind without a schema is only a warning: every resource must really be checked
+    output = done.stdout + done.stderr
+    assert "WARN" not in output, tools.report(done)
+    checked = output.count("passed for resource")
+    assert checked == len(manifests()), tools.report(done)
+
+
+def test_strict_validation_refuses_a_misspelt_field(tmp_path: Path) -> None:
+    text = (KUBE / "exporter-daemonset.yaml").read_text()
+    assert "hostPID: true" in text
+    broken = tmp_path / "exporter-daemonset.yaml"
+    broken.write_text(text.replace("hostPID: true", "hostPid: true"))
+    done = tools.run("kubernetes-validate", ["--strict", "-k", KUBERNETES_VERSION, str(broken)])
+    assert done.returncode != 0 and "hostPid" in done.stdout + done.stderr, tools.report(done)
 
 
 def test_kustomize_builds_the_manifests() -> None:

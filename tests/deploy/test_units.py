@@ -2,7 +2,10 @@
 
 Their command lines must use flags that `fleetpulse <cmd> --help` knows and the default
 ports; the systemd units also go through `systemd-analyze verify` and its offline
-security assessment, which read them as systemd would.
+security assessment, which read them as systemd would (the README shows the scores). No
+macOS or Windows host is here: the launchd plist is read with plistlib and the Windows
+installer's argument list and config are taken from the script; both command lines go
+through the real parser (`fleetpulse.app.cli.build_parser()`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tests.deploy.cli import (
     REPO,
     Invocation,
     invocation,
+    parse,
     unknown_flags,
 )
 from tests.support.require import missing
@@ -118,10 +122,15 @@ def test_systemd_accepts_every_directive(tmp_path: Path) -> None:
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 
 
-def test_systemd_rates_every_unit_ok_on_exposure(tmp_path: Path) -> None:
+# the README's table of exposure scores: | `fleetpulse-exporter.service` | 1.8 OK | ...
+README_SCORE = re.compile(r"^\| `(fleetpulse-[a-z]+\.service)` \| ([\d.]+) (\w+) \|", re.M)
+
+
+def test_systemd_rates_every_unit_ok_on_exposure_as_the_readme_says(tmp_path: Path) -> None:
+    scores = {}
     for copy in analyzable_copies(tmp_path):
         done = subprocess.run(
-            ["systemd-analyze", "security", "--offline=yes", str(copy)],
+            ["systemd-analyze", "security", "--offline=true", str(copy)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -131,6 +140,10 @@ def test_systemd_rates_every_unit_ok_on_exposure(tmp_path: Path) -> None:
         assert level, done.stdout[-2000:] + done.stderr
         # systemd's scale: <= 1.9 OK, then MEDIUM, EXPOSED, UNSAFE
         assert level.group(2) == "OK", f"{copy.name}: {level.group(0)}"
+        scores[copy.name] = (level.group(1), level.group(2))
+    text = (REPO / "README.md").read_text()
+    readme = {m.group(1): (m.group(2), m.group(3)) for m in README_SCORE.finditer(text)}
+    assert readme == scores, "README.md's exposure scores differ from systemd-analyze's"
 
 
 def test_launchd_plist_runs_the_exporter_on_the_default_port() -> None:
@@ -141,8 +154,10 @@ def test_launchd_plist_runs_the_exporter_on_the_default_port() -> None:
     argv = plist["ProgramArguments"]
     assert argv[0] == INSTALLED
     call = invocation(path.name, argv[1:])
-    assert call.words == ("exporter",) and not unknown_flags(call)
-    assert call.listen_port() == EXPORTER_PORT
+    assert call.words == ("exporter",)
+    args = parse(call)  # the real parser accepts every argument
+    assert args.listen.port == EXPORTER_PORT
+    assert args.config == Path("/etc/fleetpulse/exporter.yaml")
     assert plist["RunAtLoad"] is True and plist["KeepAlive"] is True
     assert plist["UserName"] != "root"
 
@@ -153,17 +168,54 @@ def test_exporter_config_for_hosts_loads_and_matches_the_units() -> None:
     assert exec_start("fleetpulse-exporter.service").value("-c") == "/etc/fleetpulse/exporter.yaml"
 
 
-def test_windows_installer_passes_known_flags_and_the_default_port() -> None:
-    script = (DEPLOY / "windows" / "install-exporter.ps1").read_text()
+WINDOWS_SCRIPT = DEPLOY / "windows" / "install-exporter.ps1"
+# the values of the script's defaults, as PowerShell fills them in on a usual Windows host
+WINDOWS_CONFIG_DIR = r"C:\ProgramData\FleetPulse"
+
+
+def windows_default_port(script: str) -> str:
+    port = re.search(r"\[int\]\$Port = (\d+)", script)
+    assert port, "install-exporter.ps1: no `[int]$Port = N` parameter"
+    return port.group(1)
+
+
+def test_windows_installer_passes_arguments_the_exporter_accepts() -> None:
+    """The argument list the script registers (task or NSSM service), as PowerShell expands
+    it, read by the real parser. The script itself cannot run here (no Windows host)."""
+    script = WINDOWS_SCRIPT.read_text()
     arguments = re.search(r"\$arguments = @\((.*)\)", script)
     assert arguments, "install-exporter.ps1: no `$arguments = @(...)` line"
-    # PowerShell strings: '...' literal, "..." with $Port interpolated
-    port = re.search(r"\[int\]\$Port = (\d+)", script)
-    assert port and int(port.group(1)) == EXPORTER_PORT
+    port = windows_default_port(script)
+    assert int(port) == EXPORTER_PORT
+    config = re.search(r"\$config = Join-Path \$ConfigDir '([^']+)'", script)
+    assert config, "install-exporter.ps1: no `$config = Join-Path $ConfigDir '...'` line"
+    config_path = f"{WINDOWS_CONFIG_DIR}\\{config.group(1)}"
+    # PowerShell strings: '...' literal, "..." with $Port and $config interpolated and
+    # `" an escaped quote (it keeps a path with spaces one argument for the service)
     quoted = re.findall(r"'([^']*)'|\"((?:[^\"`]|`.)*)\"", arguments.group(1))
-    words = [(single or double).replace("$Port", port.group(1)) for single, double in quoted]
+    words = [
+        (single or double).replace("$Port", port).replace("$config", config_path)
+        for single, double in quoted
+    ]
     words = [w.replace('`"', "") for w in words]
-    call = invocation("install-exporter.ps1", words)
-    assert call.words == ("exporter",) and not unknown_flags(call), words
-    assert call.listen_port() == EXPORTER_PORT
+    call = invocation(WINDOWS_SCRIPT.name, words)
+    assert call.words == ("exporter",), words
+    args = parse(call)
+    assert args.listen.port == EXPORTER_PORT
+    assert str(args.config) == config_path
     assert "/healthz" in script  # it waits for the exporter to answer
+
+
+def test_windows_installer_writes_a_config_the_loader_reads(tmp_path: Path) -> None:
+    """The exporter.yaml the script writes (its here-string, $Port and $ConfigDir filled in)
+    through the real config loader."""
+    script = WINDOWS_SCRIPT.read_text()
+    (body,) = re.findall(r'@"\r?\n(.*?)\r?\n"@', script, re.S)
+    text = body.replace("$Port", windows_default_port(script))
+    text = text.replace("$ConfigDir", WINDOWS_CONFIG_DIR)
+    assert "$" not in text, text  # nothing left for PowerShell to expand
+    path = tmp_path / "exporter.yaml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config.exporter.listen.port == EXPORTER_PORT
+    assert config.exporter.interval == 15.0
