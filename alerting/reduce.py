@@ -1,7 +1,8 @@
 """Reduce functions and comparison operators of rules, as tables (name -> function).
 
 `rate` and `increase` are computed from the window's raw points and are reset-safe: a drop in
-a counter is a restart, so the new value counts as the increase since it, never a negative one.
+a counter is a restart, so the new value counts as the increase since it, never a negative one
+(`fleetpulse/core/counters.py`, which the storage adapters use too).
 """
 
 from __future__ import annotations
@@ -9,31 +10,13 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 
+from fleetpulse.core.counters import increase, rate
+
 Points = Sequence[tuple[int, float]]
 
 # map(_VALUE, points) rather than a generator: the same values in the same order (so the same
 # sums), at a fraction of the cost when a cycle reduces 100,000 series
 _VALUE = operator.itemgetter(1)
-
-
-def _increase(points: Points) -> float | None:
-    if len(points) < 2:
-        return None
-    total = 0.0
-    previous = points[0][1]
-    for _, value in points[1:]:
-        # a counter that went down was reset: it counted `value` since the reset
-        total += value if value < previous else value - previous
-        previous = value
-    return total
-
-
-def _rate(points: Points) -> float | None:
-    increase = _increase(points)
-    span = (points[-1][0] - points[0][0]) / 1000 if len(points) >= 2 else 0.0
-    if increase is None or span <= 0:
-        return None
-    return increase / span
 
 
 def _slope(points: Points) -> tuple[float, float] | None:
@@ -77,8 +60,8 @@ REDUCERS: dict[str, Callable[[Points], float | None]] = {
     "last": lambda p: p[-1][1] if p else None,
     "sum": lambda p: sum(map(_VALUE, p)) if p else None,
     "count": lambda p: float(len(p)) if p else None,
-    "rate": _rate,
-    "increase": _increase,
+    "rate": rate,
+    "increase": increase,
     # gauges: change over the window, per-second trend, and a linear forecast
     "delta": lambda p: p[-1][1] - p[0][1] if len(p) >= 2 else None,
     "deriv": _deriv,

@@ -25,12 +25,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
-from collector.rollup import DAY_MS, HOUR_MS, catch_up  # noqa: E402
+from collector.rollup import catch_up  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from fleetpulse.core.samples import Sample, make_labels  # noqa: E402
 from fleetpulse.core.selector import parse_selector  # noqa: E402
 from fleetpulse.core.storage import RangeQuery  # noqa: E402
-from fleetpulse.core.tiers import RetentionSettings  # noqa: E402
+from fleetpulse.core.tiers import DAY_MS, HOUR_MS, RetentionSettings  # noqa: E402
 from fleetpulse.core.timeutil import now_ms  # noqa: E402
 
 BATCH = 50_000

@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from fleetpulse.core.storage import Storage, StorageError
+from fleetpulse.core.tiers import ROLLUP_TIERS
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-# (tier, its period, the tier it reads)
-SCHEDULE = (("hourly", HOUR_MS, "raw"), ("daily", DAY_MS, "hourly"))
 DEFAULT_LAG_MS = 5 * 60_000
 DEFAULT_EVERY_S = 60.0
 
@@ -60,7 +57,7 @@ async def catch_up(
     `max_periods` stops early (per tier); the watermark makes the next call continue.
     """
     report = RollupReport()
-    for tier, period, source in SCHEDULE:
+    for tier, period, source in ((t.name, t.resolution_ms, t.source) for t in ROLLUP_TIERS):
         start = await store.rollup_watermark(tier)
         if start is None:
             first = await store.earliest(source)

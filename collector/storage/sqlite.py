@@ -21,6 +21,7 @@ from json.encoder import encode_basestring as encode_json_string
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fleetpulse.core.counters import intervals
 from fleetpulse.core.samples import Labels, Sample, Series, is_counter, label_value
 from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import (
@@ -34,7 +35,13 @@ from fleetpulse.core.storage import (
     StorageError,
     StorageUnavailable,
 )
-from fleetpulse.core.tiers import TIER_BY_NAME, RetentionSettings, choose_tier, retention_ms
+from fleetpulse.core.tiers import (
+    ROLLUP_TIERS,
+    TIER_BY_NAME,
+    RetentionSettings,
+    choose_tier,
+    retention_ms,
+)
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -125,12 +132,10 @@ COUNTER_ROLLUP_POINT = {
     "rate": "rate_mean",
 }
 
-HOUR_MS = 3_600_000
 READERS = 1
 PAIRS_MAX = 1_000_000  # distinct label pairs whose JSON text the writer remembers
 LABELS_KEPT_MAX = 2_000_000  # label tuples the writer's series-id cache keeps alive
 LABELS_CACHE_MAX = 1_000_000  # parsed label sets the readers keep
-DAY_MS = 86_400_000
 # Counter rates need the point before an hour starts; scrape intervals up to this long count.
 RATE_LOOKBACK_MS = 15 * 60_000
 IS_COUNTER_SQL = "substr(s.metric, -6) = '_total'"
@@ -184,31 +189,14 @@ FROM series s CROSS JOIN hourly h ON h.series_id = s.id
 WHERE {IS_COUNTER_SQL} AND h.ts >= :start AND h.ts < :end
 GROUP BY s.id
 """
-ROLLUPS = {
-    "hourly": (HOUR_MS, (ROLLUP_HOURLY_GAUGES, ROLLUP_HOURLY_COUNTERS)),
-    "daily": (DAY_MS, (ROLLUP_DAILY_GAUGES, ROLLUP_DAILY_COUNTERS)),
+ROLLUP_STATEMENTS = {
+    "hourly": (ROLLUP_HOURLY_GAUGES, ROLLUP_HOURLY_COUNTERS),
+    "daily": (ROLLUP_DAILY_GAUGES, ROLLUP_DAILY_COUNTERS),
 }
-# The tier each rollup reads: expiry never deletes source rows a rollup has not read yet.
-SOURCE_OF = {"hourly": "raw", "daily": "hourly"}
 
 
 def watermark_key(tier: str) -> str:
     return f"rollup.{tier}.next"
-
-
-def counter_rates(
-    points: list[tuple[int, float]], before: tuple[int, float] | None
-) -> list[tuple[int, float, int]]:
-    """(ts, increase, elapsed ms) per interval; a drop is a reset, so the new value is the
-    increase and a rate never goes negative."""
-    out = []
-    previous = before
-    for ts, value in points:
-        if previous is not None:
-            prev_ts, prev_value = previous
-            out.append((ts, value - prev_value if value >= prev_value else value, ts - prev_ts))
-        previous = (ts, value)
-    return out
 
 
 def labels_json(labels: Labels) -> str:
@@ -651,7 +639,7 @@ class SqliteStorage:
         for series_id, rows in grouped:
             points = sorted((int(row[1]), float(row[2])) for row in rows)
             before = points.pop(0) if points and points[0][0] < query.start_ms else None
-            rates = self._rates(counter_rates(points, before), query.step_ms)
+            rates = self._rates(intervals(points, before), query.step_ms)
             if rates:
                 out.append(Series(query.selector.metric, labels[series_id], rates))
         return out
@@ -730,7 +718,8 @@ class SqliteStorage:
         return await self._run(self._writer, lambda: self._rollup_sync(tier, start_ms))
 
     def _rollup_sync(self, tier: str, start_ms: int) -> int:
-        period, statements = ROLLUPS[tier]
+        period = TIER_BY_NAME[tier].resolution_ms
+        statements = ROLLUP_STATEMENTS[tier]
         params = {
             "start": start_ms,
             "end": start_ms + period,
@@ -763,7 +752,8 @@ class SqliteStorage:
         try:
             for tier in TIER_BY_NAME:
                 cutoff = now_ms - retention_ms(self.retention, tier)
-                reader = next((t for t, src in SOURCE_OF.items() if src == tier), None)
+                # expiry never deletes source rows a rollup has not read yet
+                reader = next((t.name for t in ROLLUP_TIERS if t.source == tier), None)
                 if reader is not None:
                     # before its reader's first rollup, a source tier keeps everything
                     read_up_to = self._meta_int(watermark_key(reader))

@@ -1,4 +1,5 @@
-"""Retention tiers and the one rule that picks a tier for a range (API, CLI, dashboards)."""
+"""Retention tiers: their periods, what each is rolled up from, and the one rule that picks a
+tier for a range (API, CLI, dashboards, storage adapters, rollups)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,26 @@ from fleetpulse.core.yamlfile import MapView
 DEFAULT_BUCKET = "fleetpulse"
 
 
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
 @dataclass(frozen=True, slots=True)
 class Tier:
     name: str  # "raw" | "hourly" | "daily"
     bucket_suffix: str  # InfluxDB bucket = <bucket><suffix>
-    resolution_ms: int  # 0 for raw
+    resolution_ms: int  # the period one rolled-up point covers; 0 for raw
+    source: str = ""  # the tier its rollup reads; "" for raw, which is written, not rolled up
 
 
 TIERS = (
     Tier("raw", "", 0),
-    Tier("hourly", "_1h", 3_600_000),
-    Tier("daily", "_1d", 86_400_000),
+    Tier("hourly", "_1h", HOUR_MS, source="raw"),
+    # days are rolled up from hours, so a day waits until its last hour is rolled up
+    Tier("daily", "_1d", DAY_MS, source="hourly"),
 )
 TIER_BY_NAME = {tier.name: tier for tier in TIERS}
+ROLLUP_TIERS = tuple(tier for tier in TIERS if tier.source)  # in the order they roll up
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.rollup import DAY_MS, HOUR_MS, catch_up, run_rollups
+from collector.rollup import catch_up, run_rollups
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
-from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.tiers import DAY_MS, HOUR_MS, RetentionSettings
 from fleetpulse.core.timeutil import now_ms
 
 WEB = make_labels({"host": "web-1", "job": "fleetpulse"})
