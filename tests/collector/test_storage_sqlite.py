@@ -289,7 +289,7 @@ async def test_one_query_reads_many_series_with_matchers_rates_and_latest(
 async def test_equal_label_tuples_that_are_different_objects_are_one_series(
     store: SqliteStorage,
 ) -> None:
-    """The writer keys its cache by the labels object; equal copies must still meet."""
+    """The writer's cache is keyed by the labels' value: equal copies are one series."""
     t = now_ms()
     first = make_labels({"host": "web-1", "job": "fleetpulse", "mode": "idle"})
     copy = tuple(tuple(pair) for pair in first)  # equal, but distinct objects
