@@ -4,15 +4,12 @@ own lines, and the API shows the thresholds the alert engine reloaded."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.support.poll import eventually_sync
 from tests.support.servers import closed_port
 from tests.test_up import start_up, stop
 
@@ -29,18 +26,6 @@ def get(url: str, token: str = "") -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def poll(what: str, probe: Callable[[], Any], seconds: float = 30) -> Any:
-    """The first truthy answer of `probe` within `seconds`, else a failure naming `what`."""
-    deadline = time.monotonic() + seconds
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"{what} not seen within {seconds}s; last answer: {last!r}")
-
-
 def test_up_exporter_logs_hold_its_own_lines_not_the_collectors_or_the_apis(
     tmp_path: Path,
 ) -> None:
@@ -54,9 +39,10 @@ def test_up_exporter_logs_hold_its_own_lines_not_the_collectors_or_the_apis(
     )
     try:
         # the collector scraped the exporter (so it logged its own lines: target added, …)
-        poll(
-            "the local host in the API",
+        eventually_sync(
             lambda: json.loads(get(f"{api}/api/v1/hosts", API_TOKEN)[1])["hosts"],
+            "the local host in the API",
+            within=30,
         )
         # one refusal by the API and one by the exporter, each logged by its own service
         assert get(f"{api}/api/v1/hosts", "wrong")[0] == 401
@@ -111,7 +97,7 @@ def test_up_api_shows_the_thresholds_the_engine_reloaded(tmp_path: Path) -> None
         return hosts[0] if hosts else None
 
     try:
-        before = poll("the local host in the API", host)
+        before = eventually_sync(host, "the local host in the API", within=30)
         assert before["thresholds"]["cpu"] == {"warning": 70, "critical": 85}
         assert before["customized"] is False
         # a new default warning, and an override of the critical level for this host
@@ -122,9 +108,10 @@ def test_up_api_shows_the_thresholds_the_engine_reloaded(tmp_path: Path) -> None
             "  hosts:\n"
             f"    {json.dumps(before['host'] + '*')}: {{cpu: {{critical: 95}}}}\n"
         )
-        after = poll(
-            "the new thresholds in the API",
+        after = eventually_sync(
             lambda: (h := host()) is not None and h["customized"] and h,
+            "the new thresholds in the API",
+            within=30,
         )
     finally:
         code, err = stop(proc)

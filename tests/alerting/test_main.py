@@ -14,7 +14,8 @@ from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
-from tests.alerting.recorders import http_recorder, wait_for
+from tests.alerting.recorders import http_recorder
+from tests.support.poll import eventually
 
 RULES = """
 groups:
@@ -75,7 +76,7 @@ async def test_alerting_service_notifies_reloads_on_sighup_and_stops_on_sigterm(
             asyncio.create_task(read_lines(proc.stderr, err)),
         ]
         try:
-            await wait_for(lambda: out, within=30, what="the banner")
+            await eventually(lambda: out, within=30, what="the banner")
             assert out[0].startswith(
                 f"FleetPulse alerting: 1 rules in 1 files ({rules}), store sqlite"
             )
@@ -91,7 +92,7 @@ async def test_alerting_service_notifies_reloads_on_sighup_and_stops_on_sigterm(
             # an mtime check could catch the bad file too; SIGHUP asks at once
             (rules / "service.yaml").write_text(RULES.replace("op:", "opp:"))
             proc.send_signal(signal.SIGHUP)
-            await wait_for(
+            await eventually(
                 lambda: any("rules reload refused" in line for line in err),
                 within=30,
                 what="the refused reload",

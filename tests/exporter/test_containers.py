@@ -28,6 +28,7 @@ from tests.support.docker_engine import (
     private_engine,
     wait_for_status,
 )
+from tests.support.poll import eventually_sync
 
 pytestmark = pytest.mark.docker
 
@@ -72,14 +73,6 @@ def info_labels(families: list[Metric], container: str) -> dict[str, str]:
     raise AssertionError(f"no container_info for {container}")
 
 
-def poll(check: Callable[[], bool], timeout: float = 30.0, step: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(step)
-
-
 def test_busy_container_shows_more_cpu_and_memory_than_idle_one(
     sandbox: DockerSandbox, source: ContainerSource
 ) -> None:
@@ -95,7 +88,7 @@ def test_busy_container_shows_more_cpu_and_memory_than_idle_one(
         values = by_container(source.collect(), sandbox.prefix)
         return all(("container_cpu_usage_percent", c) in values for c in ("busy", "idle"))
 
-    poll(both_have_cpu_percent)
+    eventually_sync(both_have_cpu_percent, "CPU percent of busy and idle", within=30)
     assert (
         values[("container_cpu_usage_percent", "busy")]
         > values[("container_cpu_usage_percent", "idle")]
@@ -127,8 +120,12 @@ def test_network_counters_move_in_the_direction_of_the_traffic(
     )
     client = sandbox.run_container("client", "sleep 3600", network=net)
     before = by_container(source.collect(), sandbox.prefix)
-    poll(
-        lambda: client.exec_run(["wget", "-q", "-O", "/dev/null", "http://server:8080/big"])[0] == 0
+    eventually_sync(
+        lambda: (
+            client.exec_run(["wget", "-q", "-O", "/dev/null", "http://server:8080/big"])[0] == 0
+        ),
+        "the client's download from the server",
+        within=30,
     )
     after = by_container(source.collect(), sandbox.prefix)
 
@@ -195,7 +192,7 @@ def test_compose_labels_health_restarts_and_name_filters(
                 web["health"] == "healthy" and values[("container_restarts_total", "crashy")] >= 1
             )
 
-        poll(settled)
+        eventually_sync(settled, "web healthy and crashy restarted", within=30)
     finally:
         src.close()
     web = info_labels(families, sandbox.full_name("web"))

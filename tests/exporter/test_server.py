@@ -7,7 +7,7 @@ import base64
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +31,7 @@ from fleetpulse.core.errors import ConfigError
 from fleetpulse.core.httpauth import AuthSettings
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.site import start_site
+from tests.support.poll import eventually
 from tests.support.servers import closed_port
 from tests.support.tls import self_signed
 
@@ -76,7 +77,7 @@ async def serving(
 
 
 async def get(
-    url: str, headers: dict[str, str] | None = None, ssl_context: ssl.SSLContext | None = None
+    url: str, headers: dict[str, str] | None = None, ssl_context: ssl.SSLContext | bool = True
 ) -> tuple[int, str, str]:
     async with (
         aiohttp.ClientSession() as session,
@@ -85,13 +86,6 @@ async def get(
         ) as response,
     ):
         return response.status, response.headers.get("Content-Type", ""), await response.text()
-
-
-async def until(check: Callable[[], bool], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.05)
 
 
 def errors_counted(cache: ExpositionCache, source: str) -> float:
@@ -104,7 +98,7 @@ def errors_counted(cache: ExpositionCache, source: str) -> float:
 async def test_scrapes_serve_the_cache_and_never_collect() -> None:
     source = CountingSource("slow")
     async with serving([source], interval=3600.0) as (url, cache):
-        await until(cache.ready.is_set)
+        await eventually(cache.ready.is_set, "the first collection", within=30)
         for _ in range(20):
             status, _, body = await get(f"{url}/metrics")
             assert status == 200 and "host_cpu_logical_processors 1.0" in body
@@ -114,7 +108,11 @@ async def test_scrapes_serve_the_cache_and_never_collect() -> None:
 async def test_failing_source_is_counted_and_the_others_keep_flowing() -> None:
     good, bad = CountingSource("good"), CountingSource("bad", fail=True)
     async with serving([good, bad], interval=0.05) as (url, cache):
-        await until(lambda: errors_counted(cache, "bad") >= 3 and good.calls >= 3)
+        await eventually(
+            lambda: errors_counted(cache, "bad") >= 3 and good.calls >= 3,
+            "three failures of bad and three collections of good",
+            within=30,
+        )
         status, _, body = await get(f"{url}/metrics")
     assert status == 200
     assert 'exporter_collect_errors_total{source="good"} 0.0' in body
@@ -131,7 +129,7 @@ async def test_failing_source_is_counted_and_the_others_keep_flowing() -> None:
 
 async def test_openmetrics_is_served_when_the_accept_header_asks() -> None:
     async with serving([CountingSource("one")], interval=3600.0) as (url, cache):
-        await until(cache.ready.is_set)
+        await eventually(cache.ready.is_set, "the first collection", within=30)
         status, kind, body = await get(
             f"{url}/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
         )
@@ -289,7 +287,11 @@ async def test_hung_source_holds_one_thread_and_the_others_keep_flowing() -> Non
     schedules = [SourceSchedule(hung, 0.05, 0.1), SourceSchedule(good, 0.05, 5.0)]
     task = asyncio.create_task(run_collection(schedules, cache))
     try:
-        await until(lambda: errors_counted(cache, "hung") >= 10 and good.calls >= 10)
+        await eventually(
+            lambda: errors_counted(cache, "hung") >= 10 and good.calls >= 10,
+            "ten turns of hung counted as errors while good runs",
+            within=30,
+        )
         # the hung collection was never started twice: later turns count as errors instead
         assert hung.calls == 1
         assert errors_counted(cache, "good") == 0

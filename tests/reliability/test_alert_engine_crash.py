@@ -29,8 +29,9 @@ from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
-from tests.alerting.recorders import HttpRecorder, serve_recorder, wait_for
+from tests.alerting.recorders import HttpRecorder, serve_recorder
 from tests.reliability.procs import Service, start_service
+from tests.support.poll import eventually
 
 INTERVAL = "250ms"
 
@@ -166,7 +167,7 @@ async def test_sigkill_while_pending_keeps_the_for_clock(
     await first.kill()
     restarted_ms = now_ms()
     await rig.start()
-    await wait_for(lambda: rig.recorder.received, within=40, what="the firing notification")
+    await eventually(lambda: rig.recorder.received, within=40, what="the firing notification")
     await rig.wait_history(lambda e: transitions(e, "firing"), "the firing transition")
     await asyncio.sleep(2.0)  # room for a duplicate to show up, if there were one
     entries = await rig.history("transition")
@@ -192,11 +193,11 @@ async def test_sigkill_while_firing_in_cooldown_neither_duplicates_nor_misses(
     cooldown_ms = 8_000
     rig.configure("0s", "8s")
     first = await rig.start()
-    await wait_for(lambda: rig.recorder.received, within=40, what="the first notification")
+    await eventually(lambda: rig.recorder.received, within=40, what="the first notification")
     await asyncio.sleep(1.0)  # firing, notified, well inside the cooldown
     await first.kill()
     await rig.start()
-    await wait_for(lambda: len(rig.recorder.received) >= 2, within=40, what="the re-notification")
+    await eventually(lambda: len(rig.recorder.received) >= 2, within=40, what="the re-notification")
     await asyncio.sleep(1.5)  # room for a duplicate to show up, if there were one
     received = [r.text for r in rig.recorder.received]
 
@@ -224,9 +225,9 @@ async def test_sigkill_while_a_notification_is_retrying_still_delivers_it(rig: R
     rig.recorder.failing = True
     rig.configure("0s", "1h", "  notify_retries: 10\n  notify_backoff: 1s\n")
     first = await rig.start()
-    await wait_for(lambda: rig.recorder.refused >= 1, within=40, what="a refused delivery")
+    await eventually(lambda: rig.recorder.refused >= 1, within=40, what="a refused delivery")
     await first.kill()  # the notification waits in its backoff, in memory
     rig.recorder.failing = False
     await rig.start()
     # a cycle is 250 ms: a re-sent notification would be here within seconds, not after 1h
-    await wait_for(lambda: rig.recorder.received, within=10, what="the notification")
+    await eventually(lambda: rig.recorder.received, within=10, what="the notification")

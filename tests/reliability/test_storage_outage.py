@@ -29,6 +29,7 @@ from aiohttp import web
 
 from tests.reliability.procs import Service, start_service
 from tests.support.influx_recorder import TOKEN, InfluxRecorder, parse_line
+from tests.support.poll import eventually
 from tests.support.servers import serve
 
 TARGETS = 4
@@ -79,13 +80,6 @@ def point_key(line: str) -> tuple[str, tuple[tuple[str, str], ...], int]:
     return point.measurement, tuple(sorted(point.tags.items())), point.ts
 
 
-async def wait_until(predicate: object, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 async def start_collector(tmp_path: Path) -> Service:
     service = await start_service(
         tmp_path, "collector", "-c", "fleetpulse.yaml", "--data-dir", "data"
@@ -117,10 +111,11 @@ async def test_outage_with_a_sigkill_keeps_every_written_sample_exactly_once(
     try:
         first = await start_collector(tmp_path)
         services.append(first)
-        await wait_until(
+        await eventually(
             lambda: len({p.tags.get("host") for p in recorder.points()}) == TARGETS,
-            30,
             "a first write from every target",
+            within=30,
+            every=0.1,
         )
         await asyncio.sleep(HEALTHY_FIRST)
 
@@ -140,7 +135,9 @@ async def test_outage_with_a_sigkill_keeps_every_written_sample_exactly_once(
         await asyncio.sleep(UNAVAILABLE_SECONDS)
         attempts_during_503 = recorder.write_attempts
         recorder.heal()
-        await wait_until(lambda: not spooled_lines(spool), 60, "the spool to replay")
+        await eventually(
+            lambda: not spooled_lines(spool), "the spool to replay", within=60, every=0.1
+        )
         targets.frozen = True
         await asyncio.sleep(1.5)  # scrapes in flight finish; then a clean stop flushes
         assert await second.stop() == 0, second.text()[-3000:]
