@@ -1,8 +1,7 @@
-"""Alert history as storage events: every transition and every notification attempt.
+"""Alert history in storage: every transition and every notification attempt.
 
-Events go to the `alert_events` measurement through the storage port, so the API, Grafana
-annotations and other processes read the same history. Labels (InfluxDB tags) are the
-instance's labels plus `event` (transition | notification) and, for attempts, `channel`.
+Events (built by `alerting.events`) go to the `alert_events` measurement through the storage
+port, so the API, Grafana annotations and other processes read the same history.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from alerting.notify import Outcome
+from alerting.events import EventKind
+from alerting.severity import Severity
 from alerting.state import FIRING, PENDING
 from fleetpulse.core.samples import Labels, label_value
 from fleetpulse.core.selector import Selector
@@ -21,57 +21,11 @@ from fleetpulse.core.timeutil import format_time
 
 log = logging.getLogger(__name__)
 
-TRANSITION, NOTIFICATION = "transition", "notification"
 ACTIVE_LOOKBACK_MS = 30 * 86_400_000  # how far back /api/v1/alerts looks for open alerts
 # Whole-number fields. InfluxDB keeps every numeric event field a float (a bucket's field
 # type cannot change once written) and SQLite rows written before kept floats too, so the
 # API turns these back into integers rather than trusting the store.
 INTEGER_FIELDS = ("attempt",)
-
-
-def _with(labels: Labels, **extra: str) -> Labels:
-    merged = dict(labels)
-    merged.update(extra)
-    merged.setdefault("host", "")
-    return tuple(sorted(merged.items()))
-
-
-def transition_event(
-    labels: Labels,
-    ts_ms: int,
-    previous: str,
-    state: str,
-    value: float | None,
-    threshold: float,
-    summary: str,
-    since_ms: int | None,
-) -> Event:
-    fields: list[tuple[str, str | float]] = [
-        ("state", state),
-        ("previous", previous),
-        ("threshold", threshold),
-        ("summary", summary),
-    ]
-    if value is not None:
-        fields.append(("value", value))
-    if since_ms is not None:
-        fields.append(("since_ms", since_ms))
-    return Event(ts_ms, _with(labels, event=TRANSITION), tuple(fields))
-
-
-def notification_event(outcome: Outcome) -> Event:
-    note = outcome.notification
-    return Event(
-        outcome.ts_ms,
-        _with(note.labels, event=NOTIFICATION, channel=note.channel),
-        (
-            ("kind", note.kind),
-            ("attempt", outcome.attempt),
-            ("outcome", "sent" if outcome.ok else ("failed" if outcome.final else "retrying")),
-            ("error", outcome.error),
-            ("title", note.title),
-        ),
-    )
 
 
 async def write_events(storage: Storage, events: list[Event]) -> None:
@@ -123,7 +77,7 @@ def _instance_identity(labels: Labels) -> str:
 
 async def active_alerts(storage: Storage, now_ms: int) -> list[dict[str, Any]]:
     """Instances whose latest transition left them pending or firing, newest first."""
-    selector = Selector(ALERT_EVENTS).with_matcher("event", TRANSITION)
+    selector = Selector(ALERT_EVENTS).with_matcher("event", EventKind.TRANSITION)
     events = await storage.query_events(
         ALERT_EVENTS, now_ms - ACTIVE_LOOKBACK_MS, now_ms, selector, limit=1_000_000
     )
@@ -141,5 +95,5 @@ async def active_alerts(storage: Storage, now_ms: int) -> list[dict[str, Any]]:
         entry.pop("event", None)
         entry["host"] = label_value(event.labels, "host")
         active.append(entry)
-    active.sort(key=lambda e: (e["severity"] != "critical", -int(e["ts_ms"])))
+    active.sort(key=lambda e: (e["severity"] != Severity.CRITICAL, -int(e["ts_ms"])))
     return active

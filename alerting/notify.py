@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import apprise
 
+from alerting.notification import Notification, NotificationKind, Outcome
 from alerting.settings import (
     FORWARD,
     AlertingSettings,
@@ -29,7 +28,6 @@ from alerting.settings import (
     url_secrets,
 )
 from fleetpulse.core.errors import FleetPulseError
-from fleetpulse.core.samples import Labels
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -49,46 +47,6 @@ class DeliveryFailed(AlertingError, ConnectionError):
 class UnknownChannel(AlertingError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    channel: str
-    title: str
-    body: str
-    kind: str  # firing | renotify | resolved | test
-    labels: Labels  # the instance's labels, for the history
-    created_ms: int
-    # names the notification in the engine's outbox until its final outcome
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["labels"] = dict(self.labels)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Notification:
-        """Raises KeyError, TypeError or ValueError on an entry it cannot read."""
-        return cls(
-            channel=str(data["channel"]),
-            title=str(data["title"]),
-            body=str(data["body"]),
-            kind=str(data["kind"]),
-            labels=tuple(sorted((str(k), str(v)) for k, v in dict(data["labels"]).items())),
-            created_ms=int(data["created_ms"]),
-            id=str(data["id"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    notification: Notification
-    attempt: int  # 1-based
-    ok: bool
-    error: str
-    ts_ms: int
-    final: bool  # no further attempt follows
 
 
 OutcomeSink = Callable[[Outcome], Awaitable[None]]
@@ -291,7 +249,7 @@ async def send_test(settings: AlertingSettings, channel: str) -> None:
         channel,
         "[TEST] FleetPulse notification test",
         f"This is a test message from FleetPulse through the channel {channel!r}.",
-        "test",
+        NotificationKind.TEST,
         (),
         now_ms(),
     )

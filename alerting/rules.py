@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 
 from alerting.reduce import OPS, REDUCERS
+from alerting.severity import Severity
 from alerting.templates import compile_template
 from fleetpulse.core.errors import ConfigError, Problem
 from fleetpulse.core.selector import Selector, parse_selector
@@ -43,22 +44,18 @@ RULE_KEYS = frozenset(
     }
 )
 GROUP_KEYS = frozenset({"name", "interval", "rules"})
-SEVERITIES = ("info", "warning", "critical")
 DEFAULT_COOLDOWN = 1800.0
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     alert: str
-    group: str
-    file: str
-    line: int
     selector: Selector
     reduce: str = "last"
     window: float = 60.0
     op: str = ">"
     threshold: float | str = 0.0  # a number, or a key of thresholds.yaml
-    severity: str = "warning"  # only for a numeric threshold
+    severity: Severity = Severity.WARNING  # only for a numeric threshold
     for_: float = 0.0
     keep_firing_for: float = 0.0
     cooldown: float = DEFAULT_COOLDOWN
@@ -173,7 +170,6 @@ def _annotations(view: MapView) -> tuple[tuple[str, jinja2.Template], ...]:
 
 def parse_rule(
     view: MapView,
-    group: str,
     thresholds: Thresholds,
     channels: tuple[str, ...] | None,
 ) -> Rule | None:
@@ -195,7 +191,7 @@ def parse_rule(
     op = view.choice("op", ">", tuple(OPS))
     window = view.positive_duration("window", 60.0)
     threshold = _threshold(view, thresholds)
-    severity = view.choice("severity", "warning", SEVERITIES)
+    severity = Severity(view.choice("severity", Severity.WARNING, tuple(Severity)))
     notify: tuple[str, ...] | None = None
     if "notify" in view:
         notify = tuple(view.text_list("notify"))
@@ -210,9 +206,6 @@ def parse_rule(
                     )
     rule = Rule(
         alert=alert,
-        group=group,
-        file=reader.file,
-        line=view.line,
         selector=selector or Selector("up"),
         reduce=reduce,
         window=window,
@@ -256,7 +249,7 @@ def load_rule_file(
         rules = []
         for j, rule_node in enumerate(view.items("rules")):
             rule_view = MapView(reader, rule_node, f"{view.path}.rules[{j}]")
-            rule = parse_rule(rule_view, name, thresholds, channels)
+            rule = parse_rule(rule_view, thresholds, channels)
             alert = rule_view.text("alert")
             where = f"{path}:{rule_view.line}"
             first = seen.setdefault(alert, where) if alert else where
@@ -301,7 +294,3 @@ def load_ruleset(
     if problems:
         raise ConfigError(problems)
     return RuleSet(tuple(groups), thresholds, tuple(files))
-
-
-def load_rules(paths: tuple[Path, ...]) -> list[Rule]:
-    return load_ruleset(paths).rules

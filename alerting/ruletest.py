@@ -1,8 +1,9 @@
 """`fleetpulse rules test FILE`: rule unit tests in the spirit of `promtool test rules`.
 
 A test file names rule files, gives input series compactly (`metric{l="v"}: 50 50 95 _ 1+2x3`
-at a step) and lists the alerts expected at given times with their states. The real engine
-evaluates the real rules against an in-memory store that holds exactly those points.
+at a step) and lists the alerts expected at given times with their states. The engine's own
+evaluator (`alerting.evaluator`, no store and no clock) evaluates the real rules on exactly
+those points, each rule seeing what its range query would return.
 
 ```yaml
 rule_files: [../host.yaml]            # relative to this file; thresholds.yaml beside them
@@ -29,13 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from alerting.rules import load_ruleset
-from alerting.service import AlertEngine
-from alerting.settings import AlertingSettings
-from alerting.state import FIRING, PENDING
-from fleetpulse.core.samples import Labels, Sample, Series, make_labels
-from fleetpulse.core.selector import Selector, parse_selector
-from fleetpulse.core.storage import Event, LatestValue, RangeQuery, RangeResult
+from alerting.evaluator import Evaluator
+from alerting.render import summary
+from alerting.rules import Rule, RuleSet, load_ruleset
+from alerting.state import FIRING, PENDING, AlertState
+from fleetpulse.core.samples import Labels, Series, make_labels
+from fleetpulse.core.selector import parse_selector
 from fleetpulse.core.yamlfile import MapView, Node, Reader, load_yaml, resolve_path
 
 T0 = 1_800_000_000_000  # a fixed epoch for test time 0, so rendered times are stable
@@ -64,66 +64,23 @@ def expand_values(text: str) -> list[float | None]:
     return out
 
 
-class MemoryStorage:
-    """The storage port over points held in memory: what a rule test feeds the engine."""
-
-    def __init__(self, series: Sequence[Series] = ()) -> None:
-        self.series = list(series)
-        self.events: list[Event] = []
-
-    async def write(self, samples: Sequence[Sample]) -> None:
-        for sample in samples:
-            self.series.append(Series(sample.name, sample.labels, [(sample.ts_ms, sample.value)]))
-
-    async def write_events(self, measurement: str, events: Sequence[Event]) -> None:
-        self.events += events
-
-    async def query_events(
-        self,
-        measurement: str,
-        start_ms: int,
-        end_ms: int,
-        selector: Selector | None = None,
-        limit: int = 10_000,
-    ) -> list[Event]:
-        found = [
-            e
-            for e in self.events
-            if start_ms <= e.ts_ms <= end_ms and (selector is None or selector.matches(e.labels))
-        ]
-        return sorted(found, key=lambda e: e.ts_ms)[:limit]
-
-    async def query_range(self, query: RangeQuery) -> RangeResult:
-        out = []
-        for one in self.series:
-            if one.name != query.selector.metric or not query.selector.matches(one.labels):
-                continue
-            points = [(t, v) for t, v in one.points if query.start_ms <= t <= query.end_ms]
-            if points:
-                out.append(Series(one.name, one.labels, points))
-        return RangeResult("raw", out)
-
-    async def query_latest(self, selector: Selector, since_ms: int) -> list[LatestValue]:
-        out = []
-        for one in self.series:
-            if one.name == selector.metric and selector.matches(one.labels):
-                recent = [p for p in one.points if p[0] >= since_ms]
-                if recent:
-                    ts, value = recent[-1]
-                    out.append(LatestValue(one.name, one.labels, ts, value))
-        return out
-
-    async def last_seen(self, host: str) -> int | None:
-        return None
-
-    async def close(self) -> None:
-        return None
+def in_window(series: Sequence[Series], rule: Rule, now: int) -> list[Series]:
+    """What the rule's range query at `now` returns from a store that holds `series`."""
+    start = now - int(rule.window * 1000)
+    out = []
+    for one in series:
+        if one.name != rule.selector.metric or not rule.selector.matches(one.labels):
+            continue
+        points = [(t, v) for t, v in one.points if start <= t <= now]
+        if points:
+            out.append(Series(one.name, one.labels, points))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class Expected:
     labels: tuple[tuple[str, str], ...]
-    state: str
+    state: AlertState
     summary: str | None
 
 
@@ -202,7 +159,7 @@ def load_test_file(path: Path) -> RuleTestFile:
                 expected.append(
                     Expected(
                         tuple(sorted(exp.text_map("labels").items())),
-                        exp.choice("state", FIRING, (PENDING, FIRING)),
+                        AlertState(exp.choice("state", FIRING, (PENDING, FIRING))),
                         exp.text("summary") if "summary" in exp else None,
                     )
                 )
@@ -225,20 +182,18 @@ def load_test_file(path: Path) -> RuleTestFile:
     return RuleTestFile(path, rule_files, evaluation, tuple(tests))
 
 
-def _matches(expected: Expected, labels: Labels, state: str, summary: str) -> bool:
+def _matches(expected: Expected, labels: Labels, state: AlertState, text: str) -> bool:
     have = dict(labels)
     return (
         state == expected.state
         and all(have.get(k) == v for k, v in expected.labels)
-        and (expected.summary is None or expected.summary == summary)
+        and (expected.summary is None or expected.summary == text)
     )
 
 
-async def run_case(test_file: RuleTestFile, case: RuleTestCase) -> TestResult:
+def run_case(test_file: RuleTestFile, ruleset: RuleSet, case: RuleTestCase) -> TestResult:
     result = TestResult(case.name)
-    engine = AlertEngine(AlertingSettings(rules=test_file.rule_files))
-    engine.ruleset = load_ruleset(test_file.rule_files, None)
-    storage = MemoryStorage(case.series)
+    evaluator = Evaluator()
     step = int(test_file.evaluation_interval * 1000)
     checks = sorted(case.checks, key=lambda c: c.eval_time)
     end = int(max((c.eval_time for c in checks), default=0.0) * 1000)
@@ -247,23 +202,25 @@ async def run_case(test_file: RuleTestFile, case: RuleTestCase) -> TestResult:
         by_time.setdefault(int(check.eval_time * 1000), []).append(check)
     t = 0
     while t <= end:
-        for group in engine.ruleset.groups:
-            await engine.evaluate_group(storage, group, T0 + t)
+        now = T0 + t
+        for group in ruleset.groups:
+            series = [in_window(case.series, rule, now) for rule in group.rules]
+            evaluator.evaluate(group.rules, series, ruleset.thresholds, now)
         for moment in [m for m in by_time if m <= t]:
             for check in by_time.pop(moment):
-                result.failures += _compare(engine, check)
+                result.failures += _compare(ruleset, evaluator, check)
         t += step
     return result
 
 
-def _compare(engine: AlertEngine, check: Check) -> list[str]:
-    rule = next((r for r in engine.rules if r.alert == check.alertname), None)
+def _compare(ruleset: RuleSet, evaluator: Evaluator, check: Check) -> list[str]:
+    rule = next((r for r in ruleset.rules if r.alert == check.alertname), None)
     if rule is None:
         return [f"line {check.line}: no rule named {check.alertname!r}"]
     actual = []
-    for inst in engine.instances.values():
+    for inst in evaluator.instances.values():
         if inst.alert == check.alertname and inst.state in (PENDING, FIRING):
-            actual.append((inst.labels, inst.state, engine._summary(rule, inst, inst.state)))
+            actual.append((inst.labels, inst.state, summary(rule, inst, inst.state, "")))
     unmatched = list(actual)
     missing = []
     for exp in check.expected:
@@ -284,23 +241,21 @@ def _compare(engine: AlertEngine, check: Check) -> list[str]:
         + (f" summary {e.summary!r}" if e.summary is not None else "")
         for e in missing
     ]
-    lines += [
-        f"  got {state} {show(labels)} summary {summary!r}" for labels, state, summary in unmatched
-    ]
+    lines += [f"  got {state} {show(labels)} summary {text!r}" for labels, state, text in unmatched]
     if not unmatched:
         lines.append("  got nothing else active")
     return lines
 
 
-async def run_test_file(path: Path, out: TextIO) -> bool:
+def run_test_file(path: Path, out: TextIO) -> bool:
     """Run every test in `path`, print one line per test and a summary; True if all pass.
 
     A bad test file or rule file raises ConfigError with file:line."""
     test_file = load_test_file(path)
-    load_ruleset(test_file.rule_files, None)
+    ruleset = load_ruleset(test_file.rule_files, None)
     passed = True
     for case in test_file.tests:
-        result = await run_case(test_file, case)
+        result = run_case(test_file, ruleset, case)
         if result.failures:
             passed = False
             print(f"FAIL {case.name}", file=out)

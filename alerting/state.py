@@ -1,38 +1,52 @@
-"""Alert instances and their state machine (inactive -> pending -> firing -> resolved), and the
-file that keeps their clocks and the undelivered notifications (the outbox) across restarts.
+"""Alert instances and their state machine (inactive -> pending -> firing -> resolved).
 
 Follows Prometheus: the condition must hold for `for` before firing; `keep_firing_for` keeps a
 firing alert up through short dips. The cooldown clock (`last_notified`) deliberately
-survives a resolve, so a flapping series notifies at most once per cooldown.
+survives a resolve, so a flapping series notifies at most once per cooldown. The file that
+keeps the instances across restarts is `alerting.statefile`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import tempfile
 from dataclasses import dataclass, fields
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
+from alerting.severity import Severity
 from fleetpulse.core.samples import Labels
 
-log = logging.getLogger(__name__)
 
-STATE_FILE = "alert-state.json"
-INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
+class AlertState(StrEnum):
+    """The values are what the state file, the history and the API carry."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    # entered, never held: a resolved instance is inactive again at once
+    RESOLVED = "resolved"
 
 
+# Short names for the members: every instance is compared with them every cycle, and a module
+# global is read faster than an enum's class attribute.
+INACTIVE = AlertState.INACTIVE
+PENDING = AlertState.PENDING
+FIRING = AlertState.FIRING
+RESOLVED = AlertState.RESOLVED
+
+InstanceKey = tuple[str, Severity, Labels]  # (alert, severity, series labels)
+
+
+# Not frozen: a cycle moves tens of thousands of instances on in place, and a copy of each
+# one per cycle would cost more than the rest of the evaluation.
 @dataclass(slots=True)
 class AlertInstance:
     """One (rule, severity, series): its state and clocks, all in ms since the epoch."""
 
     alert: str
-    severity: str
+    severity: Severity
     series_labels: Labels  # identity: (alert, severity, series labels)
     labels: Labels  # what messages and history show: + rule labels, alertname, severity
-    state: str = INACTIVE
+    state: AlertState = INACTIVE
     pending_since: int | None = None
     firing_since: int | None = None
     last_active: int | None = None
@@ -42,7 +56,7 @@ class AlertInstance:
     threshold: float = 0.0
 
     @property
-    def key(self) -> tuple[str, str, Labels]:
+    def key(self) -> InstanceKey:
         return (self.alert, self.severity, self.series_labels)
 
     def to_json(self) -> dict[str, Any]:
@@ -65,10 +79,14 @@ class AlertInstance:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AlertInstance:
+        """Raises ValueError or TypeError on an entry it cannot read."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         for name in ("labels", "series_labels"):
             values[name] = tuple(sorted(dict(values.get(name, {})).items()))
+        values["severity"] = Severity(values.get("severity", ""))
+        if "state" in values:
+            values["state"] = AlertState(values["state"])
         return cls(**values)
 
 
@@ -78,7 +96,7 @@ def _or(value: int | None, default: int) -> int:
 
 def advance(
     inst: AlertInstance, active: bool | None, now: int, for_ms: int, keep_firing_ms: int
-) -> str | None:
+) -> AlertState | None:
     """Move `inst` on by one evaluation; returns the state entered (or RESOLVED), if any.
 
     `active` None means the series had no data in the window: the instance holds its state,
@@ -110,77 +128,3 @@ def advance(
 
 def cooldown_over(inst: AlertInstance, now: int, cooldown_ms: int) -> bool:
     return inst.last_notified is None or now - inst.last_notified >= cooldown_ms
-
-
-InstanceKey = tuple[str, str, Labels]
-
-
-@dataclass(frozen=True, slots=True)
-class SavedState:
-    instances: dict[InstanceKey, AlertInstance]
-    # notifications not yet delivered nor given up, as `Notification.to_json` wrote them
-    outbox: list[dict[str, Any]]
-
-
-def load_saved(data_dir: Path) -> SavedState:
-    """The saved instances and outbox; a missing or unreadable file starts afresh (logged)."""
-    path = data_dir / STATE_FILE
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        instances = [AlertInstance.from_json(item) for item in raw.get("instances", [])]
-        outbox = [dict(item) for item in raw.get("outbox", [])]
-    except FileNotFoundError:
-        return SavedState({}, [])
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        log.error("alert state unreadable, starting afresh path=%s error=%s", path, exc)
-        return SavedState({}, [])
-    log.info("alert state loaded path=%s instances=%d outbox=%d", path, len(instances), len(outbox))
-    return SavedState({inst.key: inst for inst in instances}, outbox)
-
-
-def load_state(data_dir: Path) -> dict[InstanceKey, AlertInstance]:
-    """The saved instances only (see `load_saved`)."""
-    return load_saved(data_dir).instances
-
-
-def state_payload(instances: list[AlertInstance], outbox: list[dict[str, Any]]) -> str:
-    """The file's text. Built on the event loop, so nothing changes it while it is written."""
-    return json.dumps(
-        {
-            "version": 1,
-            "instances": [inst.to_json() for inst in instances],
-            "outbox": outbox,
-        },
-        separators=(",", ":"),
-    )
-
-
-def write_state(data_dir: Path, payload: str) -> None:
-    """Write atomically: a crash mid-write leaves the previous file, never half of one.
-
-    The cooldown clocks and the outbox travel in one file, so a restart never sees a
-    notification's `last_notified` without the notification itself, or the reverse."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".alert-state.", dir=data_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, data_dir / STATE_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_state(
-    data_dir: Path,
-    instances: list[AlertInstance],
-    previous: str | None = None,
-    outbox: list[dict[str, Any]] | None = None,
-) -> str:
-    """Write the state file unless it would equal `previous`; returns what it holds."""
-    payload = state_payload(instances, outbox or [])
-    if payload != previous:
-        write_state(data_dir, payload)
-    return payload

@@ -15,6 +15,8 @@ from urllib.parse import quote
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from alerting.severity import Severity
+from alerting.state import RESOLVED, AlertState
 from fleetpulse.core.durations import human_duration
 from fleetpulse.core.timeutil import format_time
 
@@ -59,8 +61,8 @@ def format_value(value: float | None) -> str:
 def compose(
     *,
     alert: str,
-    state: str,
-    severity: str,
+    state: AlertState,
+    severity: Severity,
     labels: dict[str, str],
     value: float | None,
     threshold: float,
@@ -75,7 +77,7 @@ def compose(
     host = labels.get("host", "")
     where = f" on {host}" if host else ""
     sev = severity.upper()
-    if state == "resolved":
+    if state == RESOLVED:
         title = f"[RESOLVED] {alert}{where}"
         lines = [
             summary,

@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alerting.evaluate import plan_queries  # noqa: E402
-from alerting.service import AlertEngine  # noqa: E402
+from alerting.engine import AlertEngine  # noqa: E402
+from alerting.query import plan_queries  # noqa: E402
 from alerting.settings import AlertingSettings, ChannelSettings  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from fleetpulse.core.samples import Sample, make_labels  # noqa: E402

@@ -8,10 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
+from alerting.engine import AlertEngine
 from alerting.notify import DeliveryFailed, UnknownChannel, send_test
 from alerting.rules import load_rule_file, rule_files
 from alerting.ruletest import run_test_file
-from alerting.service import AlertEngine
 from collector.storage.factory import describe_storage, open_storage
 from fleetpulse.app.config import Config
 from fleetpulse.core.errors import ConfigError, Problem
@@ -100,9 +100,10 @@ def run_rules_check(paths: list[Path]) -> int:
 
 def run_rules_test(args: argparse.Namespace) -> int:
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # the engine logs every transition; in a rule test the PASS/FAIL lines say it all
+        # a template that fails warns at each render; in a rule test the FAIL line, which
+        # shows the summary '(template error: …)', says it once
         logging.getLogger("alerting").setLevel(logging.ERROR)
-    passed = asyncio.run(run_test_file(args.file, sys.stdout))
+    passed = run_test_file(args.file, sys.stdout)
     return EXIT_OK if passed else EXIT_ERROR
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from alerting.api import add_alert_routes
-from alerting.service import AlertEngine
+from alerting.engine import AlertEngine
 from collector.service import start_collector
 from collector.settings import TargetSettings
 from collector.storage.factory import describe_storage_and_retention, open_storage

@@ -11,8 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerting.api import add_alert_routes
-from alerting.history import notification_event, transition_event, write_events
-from alerting.notify import Notification, Outcome
+from alerting.events import notification_event, transition_event
+from alerting.history import write_events
+from alerting.notification import Notification, NotificationKind, Outcome
+from alerting.state import FIRING, INACTIVE, PENDING, RESOLVED
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
@@ -58,18 +60,10 @@ async def test_active_alerts_are_the_instances_whose_last_transition_is_pending_
     await write_events(
         store,
         [
-            transition_event(
-                labels("a"), now - 5000, "inactive", "pending", 90, 85, "s", now - 5000
-            ),
-            transition_event(
-                labels("a"), now - 3000, "pending", "firing", 91, 85, "CPU a", now - 3000
-            ),
-            transition_event(
-                labels("b"), now - 4000, "inactive", "firing", 95, 85, "s", now - 4000
-            ),
-            transition_event(
-                labels("b"), now - 1000, "firing", "resolved", 10, 85, "s", now - 4000
-            ),
+            transition_event(labels("a"), now - 5000, INACTIVE, PENDING, 90, 85, "s", now - 5000),
+            transition_event(labels("a"), now - 3000, PENDING, FIRING, 91, 85, "CPU a", now - 3000),
+            transition_event(labels("b"), now - 4000, INACTIVE, FIRING, 95, 85, "s", now - 4000),
+            transition_event(labels("b"), now - 1000, FIRING, RESOLVED, 10, 85, "s", now - 4000),
         ],
     )
     status, body = await get(f"{base}/api/v1/alerts")
@@ -84,13 +78,15 @@ async def test_history_lists_transitions_and_attempts_filtered_by_host_and_time(
 ) -> None:
     base, store = api
     now = now_ms()
-    note = Notification("ops", "[CRITICAL] CpuHigh on a", "body", "firing", labels("a"), now)
+    note = Notification(
+        "ops", "[CRITICAL] CpuHigh on a", "body", NotificationKind.FIRING, labels("a"), now
+    )
     await write_events(
         store,
         [
-            transition_event(labels("a"), now - 2000, "pending", "firing", 91, 85, "s", now),
-            transition_event(labels("b"), now - 2000, "pending", "firing", 91, 85, "s", now),
-            transition_event(labels("a"), now - 7_200_000, "inactive", "firing", 1, 85, "s", 0),
+            transition_event(labels("a"), now - 2000, PENDING, FIRING, 91, 85, "s", now),
+            transition_event(labels("b"), now - 2000, PENDING, FIRING, 91, 85, "s", now),
+            transition_event(labels("a"), now - 7_200_000, INACTIVE, FIRING, 1, 85, "s", 0),
             notification_event(Outcome(note, 1, False, "Connection refused", now - 1000, False)),
             notification_event(Outcome(note, 2, True, "", now - 500, True)),
         ],
@@ -128,7 +124,9 @@ async def test_attempts_and_millisecond_times_come_back_as_integers(
 ) -> None:
     base, store = api
     now = now_ms()
-    note = Notification("ops", "[CRITICAL] CpuHigh on a", "body", "firing", labels("a"), now)
+    note = Notification(
+        "ops", "[CRITICAL] CpuHigh on a", "body", NotificationKind.FIRING, labels("a"), now
+    )
     stored_as_floats = Event(  # how InfluxDB, and older SQLite rows, hand them back
         now - 3000,
         tuple(sorted((*labels("b"), ("event", "notification")))),
@@ -137,9 +135,7 @@ async def test_attempts_and_millisecond_times_come_back_as_integers(
     await write_events(
         store,
         [
-            transition_event(
-                labels("a"), now - 2000, "pending", "firing", 91.5, 85, "s", now - 9000
-            ),
+            transition_event(labels("a"), now - 2000, PENDING, FIRING, 91.5, 85, "s", now - 9000),
             notification_event(Outcome(note, 2, True, "", now - 500, True)),
         ],
     )

@@ -1,4 +1,5 @@
-"""Reduce functions and operators, and one query per rule through the real SQLite store."""
+"""Reduce functions and operators, observations, and one query per rule through the real
+SQLite store."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerting.evaluate import evaluate_rule, observe, plan_queries, query_key
+from alerting.observe import observe
+from alerting.query import RuleQueries, plan_queries, query_key
 from alerting.reduce import OPS, REDUCERS
 from alerting.rules import Rule
+from alerting.severity import Severity
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, Series, make_labels
 from fleetpulse.core.selector import parse_selector
@@ -80,9 +83,6 @@ def test_operators_compare_value_to_threshold() -> None:
 def rule(**overrides: object) -> Rule:
     fields: dict[str, object] = {
         "alert": "CpuHigh",
-        "group": "g",
-        "file": "f",
-        "line": 1,
         "selector": parse_selector("host_cpu_usage_percent"),
         "threshold": "cpu",
     }
@@ -118,9 +118,10 @@ async def test_one_range_query_serves_every_series_of_a_rule(tmp_path: Path) -> 
                 for h, v in (("a", 10.0), ("b", 99.0), ("c", 50.0))
             ]
         )
-        found = await evaluate_rule(
-            rule(threshold=80.0, severity="critical", reduce="last"), store, Thresholds(), now
-        )
+        cpu = rule(threshold=80.0, severity=Severity.CRITICAL, reduce="last")
+        (series,) = await RuleQueries().series(store, [cpu], now)
+        assert isinstance(series, list)
+        found = observe(cpu, series, Thresholds())
         assert sorted((dict(o.series_labels)["host"], o.active) for o in found) == [
             ("a", False),
             ("b", True),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.service import AlertEngine
+from alerting.engine import AlertEngine
 from alerting.settings import AlertingSettings
 from collector.storage.influxdb import InfluxStorage
 from collector.storage.settings import InfluxSettings

@@ -50,9 +50,9 @@ def test_compact_values_expand_like_promtool() -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-async def test_shipped_rules_pass_their_unit_tests(path: Path) -> None:
+def test_shipped_rules_pass_their_unit_tests(path: Path) -> None:
     out = io.StringIO()
-    assert await run_test_file(path, out), out.getvalue()
+    assert run_test_file(path, out), out.getvalue()
 
 
 def test_every_shipped_rule_file_has_tests() -> None:

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from alerting.api import add_alert_routes
-from alerting.service import AlertEngine
+from alerting.engine import AlertEngine
 from alerting.settings import AlertingSettings, ChannelSettings
 from alerting.state import FIRING, PENDING
 from collector.service import RunningCollector, start_collector
@@ -338,7 +338,7 @@ async def test_bad_rule_file_is_refused_and_the_old_rules_keep_running(
     async with http_recorder() as recorder:
         rules = cpu_rule(for_="0s", cooldown="1m")
         async with pipeline(tmp_path, rules, (json_channel(recorder),)) as line:
-            caplog.set_level(logging.ERROR, logger="alerting.service")
+            caplog.set_level(logging.ERROR, logger="alerting.reload")
             bad = line.rules_dir / "bad.yaml"
             bad.write_text(
                 "groups:\n  - name: bad\n    rules:\n      - alert: Broken\n"

@@ -1,30 +1,36 @@
-"""The instance state machine and its persistence across restarts."""
+"""The instance state machine, and its persistence across restarts with the outbox: the state
+file, and the engine that writes it and sends what a crash left in it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from alerting.notify import Notification
-from alerting.rules import Group, load_ruleset
-from alerting.ruletest import MemoryStorage
-from alerting.service import AlertEngine
+import pytest
+
+from alerting.engine import AlertEngine
+from alerting.evaluator import Evaluator
+from alerting.notification import Notification, NotificationKind
+from alerting.rules import load_ruleset
 from alerting.settings import AlertingSettings, ChannelSettings
+from alerting.severity import Severity
 from alerting.state import (
     FIRING,
     INACTIVE,
     PENDING,
     RESOLVED,
-    STATE_FILE,
     AlertInstance,
     advance,
-    load_saved,
-    load_state,
-    save_state,
 )
-from fleetpulse.core.samples import Series, make_labels
+from alerting.statefile import STATE_FILE, SavedState, load_saved, state_payload, write_state
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.core.samples import Sample, Series, make_labels
+from fleetpulse.core.storage import ALERT_EVENTS, Event
+from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
 from tests.alerting.recorders import http_recorder, wait_for
 from tests.support.servers import closed_port
@@ -32,7 +38,28 @@ from tests.support.servers import closed_port
 
 def instance() -> AlertInstance:
     labels = make_labels({"host": "a"})
-    return AlertInstance("A", "warning", labels, labels)
+    return AlertInstance("A", Severity.WARNING, labels, labels)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+    storage = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+async def alert_events(store: SqliteStorage) -> list[Event]:
+    return await store.query_events(ALERT_EVENTS, 0, now_ms() + 60_000)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 20.0) -> None:
+    """Ask again until `check` holds (it reads the store, which a plain predicate cannot)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 def test_condition_must_hold_for_the_whole_for_before_firing() -> None:
@@ -81,15 +108,29 @@ def test_state_round_trips_through_the_file_and_replaces_it_atomically(tmp_path:
     inst = instance()
     advance(inst, True, 1000, 0, 0)
     inst.last_notified = 1000
-    written = save_state(tmp_path, [inst])
-    assert save_state(tmp_path, [inst], written) == written  # unchanged: not rewritten
-    assert load_state(tmp_path) == {inst.key: inst}
+    write_state(tmp_path, state_payload([inst], []))
+    write_state(tmp_path, state_payload([inst], []))
+    assert load_saved(tmp_path).instances == {inst.key: inst}
     assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]  # no temp file left behind
+
+
+async def test_the_engine_rewrites_the_state_file_only_when_it_changed(tmp_path: Path) -> None:
+    engine = AlertEngine(AlertingSettings(rules=()))
+    inst = instance()
+    engine.instances[inst.key] = inst
+    await engine.save(tmp_path)
+    written = (tmp_path / STATE_FILE).stat()
+    await engine.save(tmp_path)
+    assert (tmp_path / STATE_FILE).stat().st_ino == written.st_ino  # not replaced
+    inst.last_notified = 1000
+    await engine.save(tmp_path)
+    assert (tmp_path / STATE_FILE).stat().st_ino != written.st_ino
+    assert load_saved(tmp_path).instances == {inst.key: inst}
 
 
 def test_an_unreadable_state_file_starts_afresh(tmp_path: Path) -> None:
     (tmp_path / STATE_FILE).write_text("{not json")
-    assert load_state(tmp_path) == {}
+    assert load_saved(tmp_path) == SavedState({}, [])
 
 
 RULE = """
@@ -108,54 +149,38 @@ groups:
 """
 
 
-async def test_a_restart_does_not_reset_a_pending_for(tmp_path: Path) -> None:
+def test_a_restart_does_not_reset_a_pending_for(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text(RULE)
-    settings = AlertingSettings(rules=(tmp_path / "rules.yaml",))
+    ruleset = load_ruleset((tmp_path / "rules.yaml",))
+    (group,) = ruleset.groups
     t0 = 1_800_000_000_000
-    storage = MemoryStorage(
-        [Series("temp", make_labels({"host": "a"}), [(t0 + i * 1000, 60.0) for i in range(20)])]
-    )
-    first = AlertEngine(settings)
-    first.ruleset = load_ruleset(settings.rules)
-    group: Group = first.ruleset.groups[0]
-    await first.evaluate_group(storage, group, t0)
-    save_state(tmp_path / "data", list(first.instances.values()))
+
+    def hot(now: int) -> list[list[Series]]:
+        return [[Series("temp", make_labels({"host": "a"}), [(now, 60.0)])]]
+
+    first = Evaluator()
+    first.evaluate(group.rules, hot(t0), ruleset.thresholds, t0)
+    write_state(tmp_path / "data", state_payload(list(first.instances.values()), []))
     saved = json.loads((tmp_path / "data" / STATE_FILE).read_text())
     assert saved["instances"][0]["pending_since"] == t0
 
-    second = AlertEngine(settings)
-    second.ruleset = first.ruleset
-    second.instances = load_state(tmp_path / "data")
-    result = await second.evaluate_group(storage, group, t0 + 10_000)
+    second = Evaluator(instances=load_saved(tmp_path / "data").instances)
+    step = second.evaluate(group.rules, hot(t0 + 10_000), ruleset.thresholds, t0 + 10_000)
     (inst,) = second.instances.values()
     assert inst.state == FIRING and inst.firing_since == t0 + 10_000
-    assert [n.kind for n in result.notifications] == []  # no channels configured
+    assert [n.kind for n in step.notifications] == []  # no channels configured
 
 
-async def test_a_flapping_series_notifies_once_per_cooldown_not_per_flap(tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text(RULE.replace("for: 10s", "for: 0s"))
-    settings = AlertingSettings(rules=(tmp_path / "rules.yaml",), default_channels=("ops",))
-    t0 = 1_800_000_000_000
-    flapping = [(t0 + i * 1000, 60.0 if i % 2 == 0 else 40.0) for i in range(90)]
-    storage = MemoryStorage([Series("temp", make_labels({"host": "a"}), flapping)])
-    engine = AlertEngine(settings)
-    engine.ruleset = load_ruleset(settings.rules)
-    sent = []
-    for i in range(90):
-        # the window holds only the latest point, so the condition flips every second
-        result = await engine.evaluate_group(storage, engine.ruleset.groups[0], t0 + i * 1000)
-        sent += [(i, n.kind) for n in result.notifications]
-    assert sent == [(0, "firing"), (1, "resolved"), (60, "firing"), (61, "resolved")]
-
-
-async def test_removing_a_rule_closes_its_firing_instances_in_the_history(tmp_path: Path) -> None:
+async def test_removing_a_rule_closes_its_firing_instances_in_the_history(
+    tmp_path: Path, store: SqliteStorage
+) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULE.replace("for: 10s", "for: 0s"))
     engine = AlertEngine(AlertingSettings(rules=(rules,)))
     engine.load()
-    t0 = 1_800_000_000_000
-    storage = MemoryStorage([Series("temp", make_labels({"host": "a"}), [(t0, 60.0)])])
-    await engine.evaluate_group(storage, engine.ruleset.groups[0], t0)
+    now = now_ms()
+    await store.write([Sample("temp", make_labels({"host": "a"}), 60.0, now - 500)])
+    await engine.evaluate_group(store, engine.ruleset.groups[0], now)
     assert [i.state for i in engine.instances.values()] == [FIRING]
 
     rules.write_text(RULE.replace("alert: Hot", "alert: Cold"))
@@ -180,16 +205,17 @@ async def test_a_bad_reload_keeps_the_last_good_rules(tmp_path: Path) -> None:
 
 def test_the_outbox_round_trips_with_the_instances(tmp_path: Path) -> None:
     inst = instance()
-    note = Notification("ops", "title", "body", "firing", inst.labels, 1_800_000_000_000)
-    save_state(tmp_path, [inst], outbox=[note.to_json()])
+    note = Notification(
+        "ops", "title", "body", NotificationKind.FIRING, inst.labels, 1_800_000_000_000
+    )
+    write_state(tmp_path, state_payload([inst], [note.to_json()]))
     saved = load_saved(tmp_path)
     assert saved.instances == {inst.key: inst}
     assert [Notification.from_json(entry) for entry in saved.outbox] == [note]
-    assert load_state(tmp_path) == {inst.key: inst}
 
 
 async def test_the_outbox_left_by_a_crash_is_sent_after_the_restart_then_emptied(
-    tmp_path: Path,
+    tmp_path: Path, store: SqliteStorage
 ) -> None:
     async with http_recorder() as recorder:
         settings = AlertingSettings(
@@ -200,21 +226,27 @@ async def test_the_outbox_left_by_a_crash_is_sent_after_the_restart_then_emptied
         )
         (tmp_path / "rules").mkdir()
         labels = make_labels({"host": "a", "alertname": "Hot"})
-        pending = Notification("ops", "[CRITICAL] Hot on a", "body", "firing", labels, 1)
-        orphan = Notification("pager", "[CRITICAL] Hot on a", "body", "firing", labels, 2)
+        firing = NotificationKind.FIRING
+        pending = Notification("ops", "[CRITICAL] Hot on a", "body", firing, labels, 1)
+        orphan = Notification("pager", "[CRITICAL] Hot on a", "body", firing, labels, 2)
         inst = instance()
         inst.last_notified = 1  # the cooldown clock saved together with the notification
-        save_state(tmp_path / "data", [inst], outbox=[pending.to_json(), orphan.to_json()])
+        outbox = [pending.to_json(), orphan.to_json()]
+        write_state(tmp_path / "data", state_payload([inst], outbox))
 
-        storage = MemoryStorage()
         engine = AlertEngine(settings)
-        task = asyncio.create_task(engine.run(storage, tmp_path / "data"))
+        task = asyncio.create_task(engine.run(store, tmp_path / "data"))
         try:
             await wait_for(lambda: recorder.received, what="the notification from the outbox")
             await wait_for(
                 lambda: load_saved(tmp_path / "data").outbox == [],
                 what="the outbox emptied on disk",
             )
+
+            async def both_recorded() -> bool:
+                return len(await alert_events(store)) == 2
+
+            await until(both_recorded, "the outcomes in the history")
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,17 +254,18 @@ async def test_the_outbox_left_by_a_crash_is_sent_after_the_restart_then_emptied
     assert "[CRITICAL] Hot on a" in recorder.received[0].text
     assert len(recorder.received) == 1
     outcomes = {
-        (dict(e.labels)["channel"], e.field("outcome"), e.field("error")) for e in storage.events
+        (dict(e.labels)["channel"], e.field("outcome"), e.field("error"))
+        for e in await alert_events(store)
     }
     assert outcomes == {
         ("ops", "sent", ""),
         ("pager", "failed", "channel no longer configured, dropped"),
     }
-    assert load_state(tmp_path / "data") == {inst.key: inst}
+    assert load_saved(tmp_path / "data").instances == {inst.key: inst}
 
 
 async def test_a_notification_is_in_the_saved_outbox_until_its_final_outcome(
-    tmp_path: Path,
+    tmp_path: Path, store: SqliteStorage
 ) -> None:
     (tmp_path / "rules.yaml").write_text(RULE.replace("for: 10s", "for: 0s"))
     dead = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
@@ -244,20 +277,25 @@ async def test_a_notification_is_in_the_saved_outbox_until_its_final_outcome(
         notify_backoff=1.0,
         notify_timeout=5.0,
     )
-    t0 = now_ms()
-    storage = MemoryStorage([Series("temp", make_labels({"host": "a"}), [(t0, 60.0)])])
+    await store.write([Sample("temp", make_labels({"host": "a"}), 60.0, now_ms())])
     engine = AlertEngine(settings)
     engine.load()
-    task = asyncio.create_task(engine.run(storage, tmp_path / "data"))
+    task = asyncio.create_task(engine.run(store, tmp_path / "data"))
 
-    def outcomes() -> list[object]:
-        return [e.field("outcome") for e in storage.events if e.field("outcome")]
+    async def outcomes() -> list[object]:
+        return [e.field("outcome") for e in await alert_events(store) if e.field("outcome")]
+
+    async def retrying() -> bool:
+        return "retrying" in await outcomes()
+
+    async def failed() -> bool:
+        return "failed" in await outcomes()
 
     try:
-        await wait_for(lambda: "retrying" in outcomes(), what="the first refused attempt")
+        await until(retrying, "the first refused attempt")
         (entry,) = load_saved(tmp_path / "data").outbox  # saved while it waits for its retry
         assert entry["kind"] == "firing" and entry["channel"] == "dead"
-        await wait_for(lambda: "failed" in outcomes(), what="the retries to run out")
+        await until(failed, "the retries to run out")
         await wait_for(
             lambda: load_saved(tmp_path / "data").outbox == [],
             what="the outbox emptied on disk",
@@ -266,6 +304,6 @@ async def test_a_notification_is_in_the_saved_outbox_until_its_final_outcome(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert outcomes() == ["retrying", "failed"]
-    (inst,) = load_state(tmp_path / "data").values()
+    assert await outcomes() == ["retrying", "failed"]
+    (inst,) = load_saved(tmp_path / "data").instances.values()
     assert inst.last_notified is not None  # a failure is recorded, not re-sent by the cooldown

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from alerting.severity import Severity
+from alerting.state import FIRING, RESOLVED
 from alerting.templates import compile_template, compose, dashboard_link, render
 
 
@@ -21,8 +23,8 @@ def test_templates_render_in_a_sandbox() -> None:
 def test_firing_message_names_severity_alert_host_value_and_dashboard() -> None:
     message = compose(
         alert="CpuHigh",
-        state="firing",
-        severity="critical",
+        state=FIRING,
+        severity=Severity.CRITICAL,
         labels={"host": "web 1", "job": "j", "alertname": "CpuHigh"},
         value=91.26,
         threshold=85,
@@ -44,8 +46,8 @@ def test_firing_message_names_severity_alert_host_value_and_dashboard() -> None:
 def test_resolved_message_says_how_long_it_fired() -> None:
     message = compose(
         alert="CpuHigh",
-        state="resolved",
-        severity="warning",
+        state=RESOLVED,
+        severity=Severity.WARNING,
         labels={"host": "a"},
         value=12.0,
         threshold=70,
@@ -67,8 +69,8 @@ def test_resolved_message_says_how_long_it_fired() -> None:
 def test_resolved_message_rounds_how_long_it_fired_for_people(fired_ms: int, shown: str) -> None:
     message = compose(
         alert="CpuHigh",
-        state="resolved",
-        severity="warning",
+        state=RESOLVED,
+        severity=Severity.WARNING,
         labels={"host": "a"},
         value=12.0,
         threshold=70,

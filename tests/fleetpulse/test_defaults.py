@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.service import AlertEngine
+from alerting.engine import AlertEngine
 from fleetpulse.app.cli import main
 from fleetpulse.app.config import load_config
 from fleetpulse.core.defaults import BUILTIN_RULES

@@ -19,7 +19,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerting.api import add_alert_routes
-from alerting.history import transition_event
+from alerting.events import transition_event
+from alerting.state import FIRING, INACTIVE, PENDING
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
@@ -76,8 +77,8 @@ async def api_url(tmp_path: Path) -> AsyncIterator[str]:
             transition_event(
                 make_labels({**dict(alert), "severity": "critical"}),
                 t - 1000,
-                "pending",
-                "firing",
+                PENDING,
+                FIRING,
                 90.0,
                 85.0,
                 "CPU high",
@@ -86,8 +87,8 @@ async def api_url(tmp_path: Path) -> AsyncIterator[str]:
             transition_event(
                 make_labels({**dict(alert), "severity": "warning", "host": "web-1"}),
                 t - 1000,
-                "inactive",
-                "pending",
+                INACTIVE,
+                PENDING,
                 75.0,
                 70.0,
                 "CPU high",

@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from alerting.api import add_alert_routes
-from alerting.history import transition_event, write_events
+from alerting.events import transition_event
+from alerting.history import write_events
 from alerting.rules import load_rule_file
+from alerting.state import FIRING, PENDING
 from collector.api import make_api
 from collector.api_context import ApiContext
 from collector.parse import ParseError, parse_exposition
@@ -312,7 +314,7 @@ async def api(tmp_path: Path) -> AsyncIterator[str]:
     await store.write(samples)
     await write_events(
         store,
-        [transition_event(labels, now - 60_000, "pending", "firing", 95.0, 90.0, "hot", now)],
+        [transition_event(labels, now - 60_000, PENDING, FIRING, 95.0, 90.0, "hot", now)],
     )
     await store.write_events(
         AGENT_LOGS,

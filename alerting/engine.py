@@ -1,0 +1,216 @@
+"""The alert engine's shell: evaluates each rule group on its interval, and does what the
+evaluator decides.
+
+Each cycle it queries the store (`query`), hands the series to the pure evaluator
+(`evaluator`), saves the instances and the outbox (`statefile`, `outbox`) before anything is
+sent, hands the notifications to the notifier (`notify`) and records the history (`history`).
+It reloads the rules on SIGHUP and when their files change (`reload`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from alerting.evaluator import Evaluator, Step
+from alerting.events import notification_event
+from alerting.history import write_events
+from alerting.notification import Outcome
+from alerting.notify import Notifier
+from alerting.outbox import Outbox
+from alerting.query import RuleQueries
+from alerting.reload import RuleFiles
+from alerting.rules import Group, Rule, RuleSet
+from alerting.schedule import Schedule
+from alerting.settings import AlertingSettings
+from alerting.state import AlertInstance, InstanceKey
+from alerting.statefile import load_saved, state_payload, write_state
+from fleetpulse.core.errors import ConfigError
+from fleetpulse.core.samples import Series, label_value
+from fleetpulse.core.storage import Event, Storage, StorageError
+from fleetpulse.core.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+
+
+class AlertEngine:
+    """Holds the rule set, the evaluator, the outbox and the notifier for one process."""
+
+    def __init__(self, settings: AlertingSettings, *, clock: Callable[[], int] = now_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ruleset = RuleSet()
+        self.evaluator = Evaluator(
+            default_channels=settings.default_channels, grafana_url=settings.grafana_url
+        )
+        self.outbox = Outbox()
+        self.notifier: Notifier | None = None
+        self.storage: Storage | None = None
+        self.data_dir: Path | None = None
+        self.cycles = 0
+        self._files = RuleFiles(settings)
+        self._queries = RuleQueries()
+        self._reload_wanted = asyncio.Event()
+        self._saved: str | None = None
+        self._save_lock = asyncio.Lock()
+        # the history of instances dropped with their rules, written with the next cycle's
+        self._orphan_events: list[Event] = []
+
+    # -- rules --------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> list[Rule]:
+        return self.ruleset.rules
+
+    @property
+    def files(self) -> int:
+        return len(self.ruleset.files)
+
+    @property
+    def instances(self) -> dict[InstanceKey, AlertInstance]:
+        return self.evaluator.instances
+
+    @property
+    def last_reload_error(self) -> ConfigError | None:
+        return self._files.last_error
+
+    def load(self) -> None:
+        """Load rules and thresholds; raises ConfigError with file:line on any mistake."""
+        self._use(self._files.load())
+
+    def reload(self) -> bool:
+        """Load again; on a mistake keep the last good set (`RuleFiles.reload` logs why)."""
+        ruleset = self._files.reload()
+        if ruleset is None:
+            return False
+        self._use(ruleset)
+        dropped = self.evaluator.drop_rules({rule.alert for rule in ruleset.rules}, self.clock())
+        for gone in dropped.transitions:
+            log.info("alert dropped with its rule alert=%s state=%s", gone.alert, gone.previous)
+        self._orphan_events += dropped.events
+        return True
+
+    def _use(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self._queries.forget()
+
+    def request_reload(self) -> None:
+        log.info("reload requested")
+        self._reload_wanted.set()
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    async def evaluate_group(self, storage: Storage, group: Group, now: int) -> Step:
+        """Evaluate every rule of `group` at `now`: at most one query per rule, concurrently
+        (rules over the same metric and window share one, see `query.plan_queries`)."""
+        results = await self._queries.series(storage, group.rules, now)
+        series: list[list[Series] | None] = []
+        for rule, result in zip(group.rules, results, strict=True):
+            if isinstance(result, StorageError):
+                log.warning("rule query failed alert=%s error=%s", rule.alert, result)
+                series.append(None)
+            else:
+                series.append(result)
+        step = self.evaluator.evaluate(group.rules, series, self.ruleset.thresholds, now)
+        for change in step.transitions:
+            log.info(
+                "alert %s alert=%s severity=%s host=%s value=%s",
+                change.entered,
+                change.alert,
+                change.severity,
+                label_value(change.labels, "host"),
+                change.value,
+            )
+        for alert, kind in step.unrouted:
+            log.warning("alert has no channel alert=%s kind=%s", alert, kind)
+        self.cycles += 1
+        return step
+
+    async def _run_cycle(self, storage: Storage, data_dir: Path, groups: list[Group]) -> None:
+        now = self.clock()
+        # held from evaluation to the save: a delivery's save in between would write the new
+        # cooldown clocks without the notifications they stand for
+        async with self._save_lock:
+            steps = await asyncio.gather(*(self.evaluate_group(storage, g, now) for g in groups))
+            events = [*self._orphan_events, *(e for s in steps for e in s.events)]
+            self._orphan_events = []
+            notes = [n for s in steps for n in s.notifications]
+            # the new cooldown clocks and their notifications go to disk together, before
+            # anything is sent (see `alerting.outbox`)
+            self.outbox.add(notes)
+            await self._write_state(data_dir)
+        if self.notifier is not None:
+            lost = self.outbox.submit(self.notifier, notes, now)
+            if lost:
+                events += lost
+                await self.save(data_dir)
+        await write_events(storage, events)
+
+    # -- the state file -----------------------------------------------------------------
+
+    async def save(self, data_dir: Path) -> None:
+        """Write the instances and the outbox if they changed; one writer at a time, so an
+        older snapshot never replaces a newer one."""
+        async with self._save_lock:
+            await self._write_state(data_dir)
+
+    async def _write_state(self, data_dir: Path) -> None:
+        """`save` for a caller that holds the lock. The payload is built here on the event
+        loop, so the writer thread never sees the instances or the outbox change."""
+        payload = state_payload(list(self.instances.values()), self.outbox.to_json())
+        if payload != self._saved:
+            await asyncio.to_thread(write_state, data_dir, payload)
+            self._saved = payload
+
+    async def _record_outcome(self, outcome: Outcome) -> None:
+        if outcome.final:
+            self.outbox.settle(outcome)
+            if self.data_dir is not None:
+                # at once, not at the next cycle: the shorter the time a delivered
+                # notification stays in the saved outbox, the rarer a duplicate after a crash
+                await self.save(self.data_dir)
+        if self.storage is not None:
+            await write_events(self.storage, [notification_event(outcome)])
+
+    # -- the service --------------------------------------------------------------------
+
+    async def _schedule(self, storage: Storage, data_dir: Path) -> None:
+        schedule = Schedule()
+        loop = asyncio.get_running_loop()
+        while True:
+            ready = schedule.ready(self.ruleset.groups, loop.time())
+            if ready:
+                await self._run_cycle(storage, data_dir, ready)
+                schedule.ran(ready, loop.time())
+            wait = schedule.next_due(default=loop.time() + self.settings.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_wanted.wait(), max(0.0, wait - loop.time()))
+            if self._reload_wanted.is_set():
+                self._reload_wanted.clear()
+                await asyncio.to_thread(self.reload)
+
+    async def run(self, storage: Storage, data_dir: Path) -> None:
+        """Evaluate until cancelled: groups on their intervals, notifications, reloads."""
+        self.storage = storage
+        self.data_dir = data_dir
+        saved = await asyncio.to_thread(load_saved, data_dir)
+        self.evaluator.instances = saved.instances
+        self.notifier = Notifier(self.settings, self._record_outcome)
+        lost = self.outbox.resubmit(self.notifier, saved.outbox, self.clock)
+        await write_events(storage, lost)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            # SIGHUP reloads (Unix, main thread only)
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.notifier.run(), name="alert-notify")
+                tasks.create_task(self._files.watch(self._reload_wanted.set), name="alert-watch")
+                tasks.create_task(self._schedule(storage, data_dir), name="alert-schedule")
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGHUP)
