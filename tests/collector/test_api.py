@@ -3,24 +3,15 @@
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerting.api import add_alert_routes
-from collector.api import make_api
-from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.core.httpauth import AuthSettings
-from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import Sample, make_labels
-from fleetpulse.core.site import start_site
 from fleetpulse.core.thresholds import Level, Thresholds
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.api import ServeApi
 
 THRESHOLDS = Thresholds(
     defaults=(("cpu", Level(70, 85)), ("disk", Level(70, 85))),
@@ -33,8 +24,7 @@ def labels(host: str, **extra: str) -> tuple[tuple[str, str], ...]:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[str, SqliteStorage]]:
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+async def api(store: SqliteStorage, serve_api: ServeApi) -> tuple[str, SqliteStorage]:
     t = now_ms()
     samples = []
     for host, cpu in (("web-1", 12.5), ("db-1", 50.0)):
@@ -49,15 +39,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[str, SqliteStorage]]:
             )
     samples.append(Sample("up", labels("gone"), 0.0, t))
     await store.write(samples)
-    ctx = ApiContext(store, lambda: THRESHOLDS, 15.0, CollectorRegistry())
-    runner, bound = await start_site(
-        make_api(ctx, AuthSettings(bearer_token="tok"), [add_alert_routes]),
-        Listen("127.0.0.1", 0),
-        shutdown_timeout=0.1,
-    )
-    yield f"http://127.0.0.1:{bound.port}", store
-    await runner.cleanup()
-    await store.close()
+    return await serve_api(lambda: THRESHOLDS, token="tok"), store
 
 
 AUTH = {"Authorization": "Bearer tok"}
@@ -73,7 +55,9 @@ async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str
         return response.status, response.headers.get("Content-Type", ""), await response.text()
 
 
-async def test_hosts_lists_up_state_usage_and_effective_thresholds(api) -> None:  # type: ignore[no-untyped-def]
+async def test_hosts_lists_up_state_usage_and_effective_thresholds(
+    api: tuple[str, SqliteStorage],
+) -> None:
     base, _ = api
     status, _, body = await get(f"{base}/api/v1/hosts")
     assert status == 200
@@ -88,7 +72,7 @@ async def test_hosts_lists_up_state_usage_and_effective_thresholds(api) -> None:
     assert hosts["gone"]["up"] is False and hosts["gone"]["last_seen"] is None
 
 
-async def test_history_json_and_csv_agree(api) -> None:  # type: ignore[no-untyped-def]
+async def test_history_json_and_csv_agree(api: tuple[str, SqliteStorage]) -> None:
     base, _ = api
     url = f"{base}/api/v1/hosts/web-1/metrics/history?metric=host_disk_usage_percent&start=-1h"
     status, _, body = await get(url)
@@ -120,8 +104,8 @@ async def test_history_json_and_csv_agree(api) -> None:  # type: ignore[no-untyp
         ("metric=up&format=xml", 400, "bad parameter format"),
     ],
 )
-async def test_bad_parameters_are_400_with_the_parameter_named(  # type: ignore[no-untyped-def]
-    api, query: str, status: int, message: str
+async def test_bad_parameters_are_400_with_the_parameter_named(
+    api: tuple[str, SqliteStorage], query: str, status: int, message: str
 ) -> None:
     base, _ = api
     got, ctype, body = await get(f"{base}/api/v1/hosts/web-1/metrics/history?{query}")
@@ -129,7 +113,7 @@ async def test_bad_parameters_are_400_with_the_parameter_named(  # type: ignore[
     assert json.loads(body)["error"].startswith(message)
 
 
-async def test_unknown_host_and_unknown_path_are_json_404(api) -> None:  # type: ignore[no-untyped-def]
+async def test_unknown_host_and_unknown_path_are_json_404(api: tuple[str, SqliteStorage]) -> None:
     base, _ = api
     status, _, body = await get(f"{base}/api/v1/hosts/nobody/metrics/history?metric=up")
     assert status == 404 and "unknown host 'nobody'" in body
@@ -137,7 +121,9 @@ async def test_unknown_host_and_unknown_path_are_json_404(api) -> None:  # type:
     assert status == 404 and ctype.startswith("application/json")
 
 
-async def test_token_is_required_and_never_taken_from_the_query_string(api) -> None:  # type: ignore[no-untyped-def]
+async def test_token_is_required_and_never_taken_from_the_query_string(
+    api: tuple[str, SqliteStorage],
+) -> None:
     base, _ = api
     assert (await get(f"{base}/api/v1/hosts", {}))[0] == 401
     assert (await get(f"{base}/api/v1/hosts", {"Authorization": "Bearer nope"}))[0] == 401
@@ -146,7 +132,9 @@ async def test_token_is_required_and_never_taken_from_the_query_string(api) -> N
     assert (await get(f"{base}/healthz", {}))[0] == 200
 
 
-async def test_rate_of_a_counter_never_goes_negative_and_needs_a_counter(api) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_of_a_counter_never_goes_negative_and_needs_a_counter(
+    api: tuple[str, SqliteStorage],
+) -> None:
     base, store = api
     t = now_ms() - 60_000
     values = [100.0, 160.0, 10.0, 70.0]  # a restart between the 2nd and 3rd scrape

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from tests.support.influx_recorder import TOKEN, InfluxRecorder
 from tests.support.servers import closed_port
 
 DAY = 86400.0
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[InfluxRecorder]:
-    server = InfluxRecorder()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def settings_for(url: str, token: str = TOKEN) -> InfluxSettings:

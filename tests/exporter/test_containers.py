@@ -24,7 +24,6 @@ from tests.support.docker_engine import (
     DockerEngine,
     DockerSandbox,
     close_sockets_of_failed_connects,
-    engine_or_skip,
     private_engine,
     wait_for_status,
 )
@@ -33,17 +32,6 @@ from tests.support.poll import eventually_sync
 pytestmark = pytest.mark.docker
 
 Values = dict[tuple[str, str], float]  # (metric, container short name) -> value
-
-
-@pytest.fixture(scope="module")
-def engine() -> DockerEngine:
-    return engine_or_skip()
-
-
-@pytest.fixture
-def sandbox(engine: DockerEngine, request: pytest.FixtureRequest) -> Iterator[DockerSandbox]:
-    with engine.sandbox(request.node.name) as box:
-        yield box
 
 
 @pytest.fixture

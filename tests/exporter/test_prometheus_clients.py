@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.docker_engine import DockerEngine, DockerSandbox, engine_or_skip
+from tests.support.docker_engine import DockerSandbox
 from tests.support.require import missing
 
 # promtool lints an exposition with containers of the private engine; Prometheus and promtool
@@ -51,13 +51,6 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
-
-
-@pytest.fixture
-def sandbox(request: pytest.FixtureRequest) -> Iterator[DockerSandbox]:
-    engine: DockerEngine = engine_or_skip()
-    with engine.sandbox(request.node.name) as box:
-        yield box
 
 
 def test_promtool_finds_nothing_to_lint_in_an_exposition_with_containers(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,23 +24,11 @@ from tests.support.docker_engine import (
     DockerEngine,
     DockerSandbox,
     close_sockets_of_failed_connects,
-    engine_or_skip,
     private_engine,
     wait_for_status,
 )
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="module")
-def engine() -> DockerEngine:
-    return engine_or_skip()
-
-
-@pytest.fixture
-def sandbox(engine: DockerEngine, request: pytest.FixtureRequest) -> Iterator[DockerSandbox]:
-    with engine.sandbox(request.node.name) as box:
-        yield box
 
 
 def cpu_total(stats: dict[str, Any]) -> int:
