@@ -217,11 +217,6 @@ def url_problem(url: str) -> str | None:
     return scrub(reason, url_secrets(url))
 
 
-def url_is_accepted(url: str) -> bool:
-    """Whether some Apprise plugin accepts `url`."""
-    return url_problem(url) is None
-
-
 def config_has_urls(path: Path) -> bool:
     apprise = load_apprise()
     config = apprise.AppriseConfig()
