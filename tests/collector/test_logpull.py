@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -31,7 +31,6 @@ from fleetpulse.core.selector import parse_selector
 from fleetpulse.core.site import start_site
 from fleetpulse.core.storage import AGENT_LOGS
 from fleetpulse.core.thresholds import Thresholds
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
 from tests.support.servers import serve_app
 from tests.support.sse import read_events
@@ -67,18 +66,22 @@ class ExporterLogServer:
         await self.start()
 
 
+World = tuple[ExporterLogServer, Target, SqliteStorage]
+Api = tuple[str, ExporterLogServer, Target, SqliteStorage]
+
+
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[ExporterLogServer, Target, SqliteStorage]]:
+async def world(store: SqliteStorage) -> AsyncIterator[World]:
     exporter = ExporterLogServer()
     await exporter.start()
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
     target = resolve_target(
         TargetSettings(url=f"http://127.0.0.1:{exporter.port}/metrics", host="web-1"),
         ScrapeSettings(),
     )
-    yield exporter, target, store
-    await exporter.stop()
-    await store.close()
+    try:
+        yield exporter, target, store
+    finally:
+        await exporter.stop()
 
 
 async def stored_messages(store: SqliteStorage) -> list[str]:
@@ -92,8 +95,7 @@ def test_logs_url_sits_beside_metrics() -> None:
 
 
 async def test_lines_are_stored_once_and_resume_across_collector_restarts(
-    world,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    world: World, tmp_path: Path
 ) -> None:
     exporter, target, store = world
     cursors_file = tmp_path / "log-cursors.json"
@@ -116,7 +118,7 @@ async def test_lines_are_stored_once_and_resume_across_collector_restarts(
     }
 
 
-async def test_an_exporter_restart_starts_its_sequence_over(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_an_exporter_restart_starts_its_sequence_over(world: World, tmp_path: Path) -> None:
     exporter, target, store = world
     cursors = LogCursors(tmp_path / "log-cursors.json")
     async with aiohttp.ClientSession() as session:
@@ -133,7 +135,7 @@ async def test_an_exporter_restart_starts_its_sequence_over(world, tmp_path: Pat
     ]
 
 
-async def test_a_dead_exporter_or_store_loses_nothing(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_dead_exporter_or_store_loses_nothing(world: World, tmp_path: Path) -> None:
     exporter, target, store = world
     cursors = LogCursors(tmp_path / "log-cursors.json")
     exporter.log.warning("kept in the ring buffer")
@@ -146,7 +148,7 @@ async def test_a_dead_exporter_or_store_loses_nothing(world, tmp_path: Path) -> 
 
 
 @pytest.fixture
-async def api(world) -> AsyncIterator[tuple[str, ExporterLogServer, Target, SqliteStorage]]:  # type: ignore[no-untyped-def]
+async def api(world: World) -> AsyncIterator[Api]:
     exporter, target, store = world
     # the collector pulls lines after a good scrape: the host is known by then
     await store.write([Sample("up", target.labels, 1.0, now_ms())])
@@ -157,7 +159,7 @@ async def api(world) -> AsyncIterator[tuple[str, ExporterLogServer, Target, Sqli
         yield base, exporter, target, store
 
 
-async def test_api_serves_stored_lines_with_level_and_text_filters(api) -> None:  # type: ignore[no-untyped-def]
+async def test_api_serves_stored_lines_with_level_and_text_filters(api: Api) -> None:
     base, exporter, target, store = api
     exporter.log.info("collection done")
     exporter.log.warning("auth failed remote=127.0.0.1")
@@ -177,7 +179,7 @@ async def test_api_serves_stored_lines_with_level_and_text_filters(api) -> None:
             assert response.status == 400
 
 
-async def test_api_stream_follows_new_lines_and_resumes_after_a_drop(api) -> None:  # type: ignore[no-untyped-def]
+async def test_api_stream_follows_new_lines_and_resumes_after_a_drop(api: Api) -> None:
     base, exporter, target, store = api
     cursors = LogCursors(Path(store.path).parent / "c.json")
     url = f"{base}/api/v1/hosts/web-1/logs/stream"
@@ -199,7 +201,7 @@ async def test_api_stream_follows_new_lines_and_resumes_after_a_drop(api) -> Non
     assert [m for _, m in second] == ["b", "c"]
 
 
-async def test_host_filter_reads_only_that_host(api) -> None:  # type: ignore[no-untyped-def]
+async def test_host_filter_reads_only_that_host(api: Api) -> None:
     _, exporter, target, store = api
     exporter.log.warning("x")
     async with aiohttp.ClientSession() as session:
@@ -209,7 +211,7 @@ async def test_host_filter_reads_only_that_host(api) -> None:  # type: ignore[no
     )
 
 
-async def test_logs_and_stream_of_an_unknown_host_are_json_404(api) -> None:  # type: ignore[no-untyped-def]
+async def test_logs_and_stream_of_an_unknown_host_are_json_404(api: Api) -> None:
     base, exporter, target, store = api
     exporter.log.warning("a line of web-1")
     async with aiohttp.ClientSession() as session:
@@ -226,7 +228,7 @@ async def test_logs_and_stream_of_an_unknown_host_are_json_404(api) -> None:  # 
             ]
 
 
-FOREIGN_LOGS = {
+FOREIGN_LOGS: dict[str, Callable[[], web.Response]] = {
     "404": lambda: web.Response(status=404, text="404 page not found\n"),
     "html": lambda: web.Response(text="<html><body>logs</body></html>", content_type="text/html"),
     "other json": lambda: web.json_response({"logs": []}, headers={"FleetPulse-Log-Instance": "x"}),
@@ -262,10 +264,11 @@ class ForeignTarget:
             await self.arrived.wait()
 
 
-async def scrape_foreign(tmp_path: Path, server: ForeignTarget, after_logs: int) -> None:
+async def scrape_foreign(
+    tmp_path: Path, store: SqliteStorage, server: ForeignTarget, after_logs: int
+) -> None:
     """Run a real Collector against `server` until it was scraped 5 times after its /logs
     was asked `after_logs` times (a deadline, not a duration)."""
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
     collector = Collector(store, CollectorRegistry(), log_cursors=LogCursors(tmp_path / "c.json"))
     async with serve_app(server.app) as base:
         settings = TargetSettings(url=f"{base}/metrics", host="node", interval=0.2, timeout=0.2)
@@ -276,7 +279,6 @@ async def scrape_foreign(tmp_path: Path, server: ForeignTarget, after_logs: int)
                 await server.wait_for("/metrics", server.requests["/metrics"] + 5)
         finally:
             await collector.stop()
-            await store.close()
 
 
 def log_pull_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -285,22 +287,22 @@ def log_pull_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.parametrize("logs_answer", sorted(FOREIGN_LOGS))
 async def test_a_target_without_the_exporter_header_is_never_asked_for_logs(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, logs_answer: str
+    tmp_path: Path, store: SqliteStorage, caplog: pytest.LogCaptureFixture, logs_answer: str
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="collector")
     server = ForeignTarget(logs_answer, identifies=False)
-    await scrape_foreign(tmp_path, server, after_logs=0)
+    await scrape_foreign(tmp_path, store, server, after_logs=0)
     assert server.requests["/logs"] == 0
     assert log_pull_lines(caplog) == []
 
 
 @pytest.mark.parametrize("logs_answer", sorted(FOREIGN_LOGS))
 async def test_an_exporter_whose_logs_are_not_ours_is_asked_once_and_logged_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, logs_answer: str
+    tmp_path: Path, store: SqliteStorage, caplog: pytest.LogCaptureFixture, logs_answer: str
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="collector")
     server = ForeignTarget(logs_answer, identifies=True)
-    await scrape_foreign(tmp_path, server, after_logs=1)
+    await scrape_foreign(tmp_path, store, server, after_logs=1)
     assert server.requests["/logs"] == 1
     (line,) = log_pull_lines(caplog)
     assert line.startswith("log pull paused, /logs is not a FleetPulse exporter's host=node ")
@@ -308,34 +310,30 @@ async def test_an_exporter_whose_logs_are_not_ours_is_asked_once_and_logged_once
 
 
 async def test_a_paused_target_is_due_again_after_the_backoff_and_logged_once_per_pause(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, store: SqliteStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="collector")
     clock = [1000.0]
     health = PullHealth(backoff=3600, clock=lambda: clock[0])
     server = ForeignTarget("html", identifies=True)
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
     cursors = LogCursors(tmp_path / "c.json")
-    try:
-        async with serve_app(server.app) as base, aiohttp.ClientSession() as session:
-            settings = TargetSettings(url=f"{base}/metrics", host="node")
-            target = resolve_target(settings, ScrapeSettings())
-            assert health.due(target)
-            await pull_logs(session, target, store, cursors, health)
-            clock[0] += 3599
-            assert not health.due(target)
-            assert len(log_pull_lines(caplog)) == 1
-            clock[0] += 1
-            assert health.due(target)
-            await pull_logs(session, target, store, cursors, health)
-    finally:
-        await store.close()
+    async with serve_app(server.app) as base, aiohttp.ClientSession() as session:
+        settings = TargetSettings(url=f"{base}/metrics", host="node")
+        target = resolve_target(settings, ScrapeSettings())
+        assert health.due(target)
+        await pull_logs(session, target, store, cursors, health)
+        clock[0] += 3599
+        assert not health.due(target)
+        assert len(log_pull_lines(caplog)) == 1
+        clock[0] += 1
+        assert health.due(target)
+        await pull_logs(session, target, store, cursors, health)
     assert server.requests["/logs"] == 2
     assert len(log_pull_lines(caplog)) == 2
 
 
 async def test_a_failing_pull_logs_once_repeats_at_debug_and_its_recovery_once(
-    world,  # type: ignore[no-untyped-def]
+    world: World,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -358,7 +356,7 @@ async def test_a_failing_pull_logs_once_repeats_at_debug_and_its_recovery_once(
 
 
 async def test_a_logs_page_over_the_body_limit_is_refused_and_nothing_is_stored(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, store: SqliteStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="collector.logpull")
     line = json.dumps({"seq": 1, "ts": 1, "level": "error", "message": "x" * 4096})
@@ -372,15 +370,11 @@ async def test_a_logs_page_over_the_body_limit_is_refused_and_nothing_is_stored(
 
     app = web.Application()
     app.router.add_get("/logs", huge_page)
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
-    try:
-        async with serve_app(app) as base, aiohttp.ClientSession() as session:
-            settings = TargetSettings(url=f"{base}/metrics", host="big", body_size_limit=1_000_000)
-            target = resolve_target(settings, ScrapeSettings())
-            await pull_logs(session, target, store, LogCursors(tmp_path / "c.json"), PullHealth())
-        assert await store.query_events(AGENT_LOGS, 0, 2**62) == []
-    finally:
-        await store.close()
+    async with serve_app(app) as base, aiohttp.ClientSession() as session:
+        settings = TargetSettings(url=f"{base}/metrics", host="big", body_size_limit=1_000_000)
+        target = resolve_target(settings, ScrapeSettings())
+        await pull_logs(session, target, store, LogCursors(tmp_path / "c.json"), PullHealth())
+    assert await store.query_events(AGENT_LOGS, 0, 2**62) == []
     assert any(
         "/logs page larger than the limit of 1000000 bytes" in r.getMessage()
         for r in caplog.records
