@@ -29,7 +29,6 @@ from alerting.schedule import Schedule
 from alerting.settings import AlertingSettings
 from alerting.state import AlertInstance, InstanceKey
 from alerting.statefile import load_saved, state_payload, write_state
-from fleetpulse.core.errors import ConfigError
 from fleetpulse.core.samples import Series, label_value
 from fleetpulse.core.storage import Event, Storage, StorageError
 from fleetpulse.core.timeutil import now_ms
@@ -73,10 +72,6 @@ class AlertEngine:
     @property
     def instances(self) -> dict[InstanceKey, AlertInstance]:
         return self.evaluator.instances
-
-    @property
-    def last_reload_error(self) -> ConfigError | None:
-        return self._files.last_error
 
     def load(self) -> None:
         """Load rules and thresholds; raises ConfigError with file:line on any mistake."""
@@ -168,7 +163,7 @@ class AlertEngine:
 
     async def _record_outcome(self, outcome: Outcome) -> None:
         if outcome.final:
-            self.outbox.settle(outcome)
+            self.outbox.settle(outcome.notification)
             if self.data_dir is not None:
                 # at once, not at the next cycle: the shorter the time a delivered
                 # notification stays in the saved outbox, the rarer a duplicate after a crash

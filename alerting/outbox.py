@@ -27,9 +27,9 @@ class Outbox:
         for note in notes:
             self._notes[note.id] = note
 
-    def settle(self, outcome: Outcome) -> bool:
-        """Forget the notification of a final outcome; whether it was in the outbox."""
-        return self._notes.pop(outcome.notification.id, None) is not None
+    def settle(self, note: Notification) -> None:
+        """Forget `note`: it has its final outcome."""
+        self._notes.pop(note.id, None)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [note.to_json() for note in self._notes.values()]

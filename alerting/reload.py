@@ -46,7 +46,6 @@ class RuleFiles:
     def __init__(self, settings: AlertingSettings) -> None:
         self.settings = settings
         self.signature: Signature = ()
-        self.last_error: ConfigError | None = None  # of the last reload; None once one works
 
     def load(self) -> RuleSet:
         """Rules and thresholds; raises ConfigError with file:line on any mistake."""
@@ -66,10 +65,7 @@ class RuleFiles:
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("rules reload refused, keeping the last good rules problem=%s", problem)
-            # after the log lines: a watcher of this attribute may read the log at once
-            self.last_error = exc
             return None
-        self.last_error = None
         return ruleset
 
     async def watch(self, changed: Callable[[], None]) -> None:

@@ -344,8 +344,8 @@ async def test_bad_rule_file_is_refused_and_the_old_rules_keep_running(
                 "groups:\n  - name: bad\n    rules:\n      - alert: Broken\n"
                 "        metric: up\n        threshold: 1\n        fro: 5m\n"
             )
-            await wait_for(lambda: line.engine.last_reload_error is not None, what="a reload")
-            assert f"{bad}:7: groups[0].rules[0].fro: unknown key" in caplog.text
+            refused = f"{bad}:7: groups[0].rules[0].fro: unknown key"
+            await wait_for(lambda: refused in caplog.text, what="the refused reload logged")
             assert [r.alert for r in line.engine.rules] == ["CpuHigh"]
 
             line.values["web-1"] = 95.0
@@ -356,4 +356,3 @@ async def test_bad_rule_file_is_refused_and_the_old_rules_keep_running(
                 "        metric: up\n        threshold: 1\n        op: '<'\n"
             )
             await wait_for(lambda: len(line.engine.rules) == 2, what="the fixed file loaded")
-            assert line.engine.last_reload_error is None
