@@ -73,8 +73,8 @@ async def serve_targets(ports: int) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         server = site._server
-        assert server is not None
-        bound.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        assert isinstance(server, asyncio.Server)
+        bound.append(server.sockets[0].getsockname()[1])
     print(json.dumps(bound), flush=True)
     await asyncio.Event().wait()
 
@@ -110,10 +110,12 @@ async def run_ours(
     me = psutil.Process()
     tune_gc()  # as `fleetpulse collector` does
     with tempfile.TemporaryDirectory() as tmp:
-        store = await SqliteStorage.open(Path(tmp) / "metrics.db", RetentionSettings())
-        registry = CollectorRegistry()
         # as `fleetpulse collector` on SQLite: samples wait storage.sqlite.flush_interval
-        collector = Collector(store, registry, write_linger=linger)
+        store = await SqliteStorage.open(
+            Path(tmp) / "metrics.db", RetentionSettings(), flush_interval=linger
+        )
+        registry = CollectorRegistry()
+        collector = Collector(store, registry)
         await collector.start(resolved)
 
         def written() -> float:
@@ -124,7 +126,7 @@ async def run_ours(
         started = time.monotonic()
         await asyncio.sleep(2 * interval)
         for _ in range(1500):  # polls a figure nothing signals; at most 5 minutes
-            if collector.queue.pending_samples <= WARM_PENDING:
+            if store.stats().pending_samples <= WARM_PENDING:
                 break
             await asyncio.sleep(0.2)
         warm_up = time.monotonic() - started
@@ -255,7 +257,7 @@ def run_prometheus(
 # -- the table ----------------------------------------------------------------------------
 
 
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         cells = [row[0].ljust(widths[0])] + [

@@ -5,8 +5,8 @@ arrive). Each tier's watermark (the next period to roll up) is kept in the store
 a restart resumes where it stopped and downtime is caught up period by period. Rollups are
 keyed by (series, period start), so running one twice writes the same rows.
 
-InfluxDB rolls itself up with Flux tasks; this only runs for stores that offer the
-`RollingStore` methods (the SQLite adapter).
+`run_rollups` asks any store for its upkeep (`maintain`); the SQLite adapter answers with
+`catch_up`, InfluxDB with None: its Flux tasks roll it up.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-from fleetpulse.core.storage import Storage, StorageError
+from fleetpulse.core.storage import MaintenanceReport, StorageBackend, StorageError
 from fleetpulse.core.tiers import ROLLUP_TIERS
 from fleetpulse.core.timeutil import now_ms
 
@@ -27,8 +26,9 @@ DEFAULT_LAG_MS = 5 * 60_000
 DEFAULT_EVERY_S = 60.0
 
 
-@runtime_checkable
 class RollingStore(Protocol):
+    """The steps of a store that rolls itself up, each one transaction."""
+
     async def rollup_watermark(self, tier: str) -> int | None: ...
 
     async def earliest(self, tier: str) -> int | None: ...
@@ -38,25 +38,19 @@ class RollingStore(Protocol):
     async def expire(self, now_ms: int) -> dict[str, int]: ...
 
 
-@dataclass(slots=True)
-class RollupReport:
-    periods: dict[str, int] = field(default_factory=dict)  # tier -> periods rolled up
-    rows: dict[str, int] = field(default_factory=dict)  # tier -> rows written
-    expired: dict[str, int] = field(default_factory=dict)  # table -> rows deleted
-
-
 async def catch_up(
     store: RollingStore,
     now: int,
     *,
     lag_ms: int = DEFAULT_LAG_MS,
     max_periods: int | None = None,
-) -> RollupReport:
+) -> MaintenanceReport:
     """Roll up every period that is complete and `lag_ms` old, oldest first, then expire.
 
     `max_periods` stops early (per tier); the watermark makes the next call continue.
     """
-    report = RollupReport()
+    periods: dict[str, int] = {}
+    rows: dict[str, int] = {}
     for tier, period, source in ((t.name, t.resolution_ms, t.source) for t in ROLLUP_TIERS):
         start = await store.rollup_watermark(tier)
         if start is None:
@@ -71,31 +65,25 @@ async def catch_up(
             ready_until = min(ready_until, source_mark if source_mark is not None else start)
         done = 0
         while start + period <= ready_until and (max_periods is None or done < max_periods):
-            report.rows[tier] = report.rows.get(tier, 0) + await store.rollup(tier, start)
+            rows[tier] = rows.get(tier, 0) + await store.rollup(tier, start)
             start += period
             done += 1
-        report.periods[tier] = done
-    report.expired = await store.expire(now)
-    return report
+        periods[tier] = done
+    return MaintenanceReport(periods, rows, await store.expire(now))
 
 
-async def run_rollups(
-    store: Storage,
-    *,
-    every: float = DEFAULT_EVERY_S,
-    lag_ms: int = DEFAULT_LAG_MS,
-) -> None:
-    """Catch up now and then every `every` seconds, forever; a store outage is logged and
-    retried on the next round."""
-    if not isinstance(store, RollingStore):
-        return
+async def run_rollups(store: StorageBackend, *, every: float = DEFAULT_EVERY_S) -> None:
+    """Ask the store for its upkeep now and then every `every` seconds, until it answers that
+    it needs none; a store outage is logged and retried on the next round."""
     while True:
         started = time.monotonic()
         try:
-            report = await catch_up(store, now_ms(), lag_ms=lag_ms)
+            report = await store.maintain(now_ms())
         except StorageError as exc:
             log.warning("rollup failed error=%s; retrying in %gs", exc, every)
         else:
+            if report is None:
+                return
             if any(report.periods.values()) or any(report.expired.values()):
                 log.info(
                     "rollup done hourly=%d daily=%d expired=%s seconds=%.3f",

@@ -7,7 +7,7 @@ from pathlib import Path
 from collector.storage.settings import StorageSettings
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.durations import format_duration
-from fleetpulse.core.storage import Storage, StorageError
+from fleetpulse.core.storage import StorageBackend, StorageError
 from fleetpulse.core.tiers import RetentionSettings
 
 
@@ -21,10 +21,12 @@ def spool_dir(storage: StorageSettings, data_dir: Path) -> Path:
 
 async def open_storage(
     storage: StorageSettings, retention: RetentionSettings, data_dir: Path
-) -> Storage:
+) -> StorageBackend:
     backend = storage.backend
     if backend == "sqlite":
-        return await SqliteStorage.open(sqlite_path(storage, data_dir), retention)
+        return await SqliteStorage.open(
+            sqlite_path(storage, data_dir), retention, flush_interval=storage.sqlite.flush_interval
+        )
     if backend == "influxdb":
         from collector.storage.influxdb import InfluxStorage  # loads influxdb-client only here
 

@@ -6,8 +6,10 @@ Rollups live in `<bucket>_1h` and `<bucket>_1d`, written by the Flux tasks that
 `fleetpulse influx setup` installs. Alert events go to the daily bucket (kept for years, like
 alert history should be), exporter logs to the raw one (kept as long as raw samples).
 
-Writes are buffered and batched by `BatchWriter`, which retries and spools (see batch.py);
-reads are one Flux query each, built in `collector/storage/influx/flux.py`.
+Writes are buffered and batched by `BatchWriter`, which retries and spools (see batch.py): it
+is the one queue between the scrape loops and InfluxDB. Reads are one Flux query each, built
+in `collector/storage/influx/flux.py`. Rollups and expiry are InfluxDB's own (Flux tasks,
+bucket retention).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import logging
 import math
 import re
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +55,7 @@ from fleetpulse.core.storage import (
     StorageError,
     StorageStats,
     StorageUnavailable,
+    WriteObserver,
 )
 from fleetpulse.core.tiers import RetentionSettings, choose_tier, retention_ms
 from fleetpulse.core.timeutil import now_ms
@@ -174,6 +178,7 @@ class InfluxStorage:
         self._query_api = self.client.query_api()
         self._series_keys: dict[tuple[str, Labels], str] = {}
         self.skipped_non_finite = 0
+        self._observer: WriteObserver | None = None
         self.writer = BatchWriter(
             self._send,
             spool,
@@ -222,6 +227,25 @@ class InfluxStorage:
         lines = [line for line in map(self._line, samples) if line is not None]
         self.writer.add("raw", lines)
 
+    async def append(self, samples: Sequence[Sample]) -> None:
+        """Scraped samples go straight to the batch writer (it never waits)."""
+        started = time.monotonic()
+        await self.write(samples)
+        if self._observer is not None:
+            self._observer.wrote(len(samples), time.monotonic() - started)
+
+    def pace(self, fastest_interval: float) -> None:
+        """Nothing to tune: batches leave every storage.influxdb.flush_interval."""
+
+    async def drain(self) -> None:
+        """Nothing waits in front of the batch writer; close() sends what it holds."""
+
+    def observe_writes(self, observer: WriteObserver) -> None:
+        self._observer = observer
+
+    async def maintain(self, now_ms: int) -> None:
+        """Flux tasks roll InfluxDB up and bucket retention expires it."""
+
     async def write_events(self, measurement: str, events: Sequence[Event]) -> None:
         tier = EVENT_TIER.get(measurement)
         if tier is None:
@@ -236,9 +260,9 @@ class InfluxStorage:
         return self.writer.stats()
 
     def stats(self) -> StorageStats:
-        """The port's optional write-path figures (see StorageStats) for /metrics."""
         stats = self.writer.stats()
         return StorageStats(
+            pending_samples=stats.pending_samples,
             spool_bytes=stats.spool_bytes,
             spool_batches=stats.spool_batches,
             dropped_samples=stats.dropped_samples + stats.rejected_samples,

@@ -15,7 +15,7 @@ STORAGE_BACKENDS = ("sqlite", "influxdb")
 class SqliteSettings:
     path: Path | None = None  # None: <data dir>/metrics.db
     # How long scraped samples may wait to be written together (0: at once). It applies only
-    # while some target is scraped at least twice in it; see collector.service.WriteQueue.
+    # while some target is scraped at least twice in it; see collector.storage.writequeue.
     flush_interval: float = 2.0
 
 

@@ -3,8 +3,10 @@
 Tables: `series` (id, metric, host, labels as canonical JSON), `raw` (series_id, ts, value) and
 the rollup tiers `hourly` / `daily` with the contract's fields (mean, min, max, count for
 gauges; last, rate_mean, rate_max and the number of rate intervals in count for counters).
-Rollups and expiry are driven by `collector.rollup`; their watermarks live in `meta`, written
-in the same transaction as the rows they cover. All blocking calls run in threads.
+Rollups and expiry run when the collector's schedule calls `maintain`; their watermarks live
+in `meta`, written in the same transaction as the rows they cover. Scraped samples reach the
+writer through the store's own write queue, which lingers while that pays. All blocking calls
+run in threads.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from json.encoder import encode_basestring as encode_json_string
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector.rollup import catch_up
+from collector.storage.writequeue import WriteQueue
 from fleetpulse.core.counters import intervals
 from fleetpulse.core.samples import Labels, Sample, Series, is_counter, label_value
 from fleetpulse.core.selector import Selector
@@ -30,10 +34,13 @@ from fleetpulse.core.storage import (
     EVENT_MEASUREMENTS,
     Event,
     LatestValue,
+    MaintenanceReport,
     RangeQuery,
     RangeResult,
     StorageError,
+    StorageStats,
     StorageUnavailable,
+    WriteObserver,
 )
 from fleetpulse.core.tiers import (
     ROLLUP_TIERS,
@@ -282,10 +289,20 @@ class ReadBatcher:
 class SqliteStorage:
     """Storage on one SQLite file; safe to read from other processes while it writes."""
 
-    def __init__(self, path: Path, retention: RetentionSettings, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention: RetentionSettings,
+        *,
+        timeout: float = 30.0,
+        flush_interval: float = 0.0,
+    ) -> None:
         self.path = path
         self.retention = retention
         self.timeout = timeout
+        self.flush_interval = flush_interval  # storage.sqlite.flush_interval: the most to linger
+        self.queue = WriteQueue(self.write)  # what append() hands over
+        self._queue_task: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-write")
         # One reader thread: queries are mostly Python work on their rows, and a second thread
         # only fought the event loop for the GIL (a 1,000-rule cycle took ~1.5x as long)
@@ -304,8 +321,10 @@ class SqliteStorage:
         self._labels_of_text: dict[str, Labels] = {}
 
     @classmethod
-    async def open(cls, path: Path, retention: RetentionSettings) -> SqliteStorage:
-        store = cls(path, retention)
+    async def open(
+        cls, path: Path, retention: RetentionSettings, *, flush_interval: float = 0.0
+    ) -> SqliteStorage:
+        store = cls(path, retention, flush_interval=flush_interval)
         try:
             await store._run(store._writer, store._create_schema)
         except BaseException:
@@ -452,6 +471,34 @@ class SqliteStorage:
         of a first scrape)."""
         texts = self._pair_json
         return "{" + ",".join([texts.get(p) or (self._share(p) and texts[p]) for p in labels]) + "}"
+
+    async def append(self, samples: Sequence[Sample]) -> None:
+        if self._queue_task is None:
+            # started by the first append, in the loop that feeds it; close() stops it
+            self._queue_task = asyncio.create_task(self.queue.run(), name="storage-writer")
+        await self.queue.put(samples)
+
+    def pace(self, fastest_interval: float) -> None:
+        # Lingering pays only when a write can then carry two scrapes of a series; otherwise
+        # it would hold samples in memory (and from queries) for nothing.
+        interval = self.flush_interval
+        linger = interval if 0 < 2 * fastest_interval <= interval else 0.0
+        if linger != self.queue.linger:
+            log.info("storage writes linger=%gs fastest_interval=%gs", linger, fastest_interval)
+            self.queue.set_linger(linger)
+
+    async def drain(self) -> None:
+        await self.queue.drained()
+
+    def observe_writes(self, observer: WriteObserver) -> None:
+        self.queue.observer = observer
+
+    def stats(self) -> StorageStats:
+        return StorageStats(
+            pending_samples=self.queue.pending_samples,
+            queue_full_samples=self.queue.dropped["queue_full"],
+            write_failed_samples=self.queue.dropped["write_failed"],
+        )
 
     async def write_events(self, measurement: str, events: Sequence[Event]) -> None:
         if measurement not in EVENT_MEASUREMENTS:
@@ -683,7 +730,10 @@ class SqliteStorage:
         )
         return int(row[0]) if row and row[0] is not None else None
 
-    # -- rollups and expiry (driven by collector.rollup) ----------------------------------
+    # -- rollups and expiry ----------------------------------------------------------------
+
+    async def maintain(self, now_ms: int) -> MaintenanceReport:
+        return await catch_up(self, now_ms)
 
     async def rollup_watermark(self, tier: str) -> int | None:
         """Where the next `tier` rollup starts (ms), or None before the first one."""
@@ -787,6 +837,11 @@ class SqliteStorage:
         return deleted
 
     async def close(self) -> None:
+        if self._queue_task is not None:  # what drain() did not write by now is given up
+            self._queue_task.cancel()
+            await asyncio.gather(self._queue_task, return_exceptions=True)
+            self._queue_task = None
+
         def close_conn() -> None:
             conn = getattr(self._local, "conn", None)
             if conn is not None:

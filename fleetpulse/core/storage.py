@@ -1,12 +1,16 @@
 """The storage port: what the collector, alert engine, API and CLI may ask of a store.
 
-Adapters (`sqlite`, `influxdb`) implement `Storage`; nothing outside them knows SQL or Flux.
+`Storage` is what every service reads and writes through. `StorageBackend` adds what the
+process that opened a store drives: the write path the collector feeds (the adapter batches,
+lingers and counts drops itself), its figures for /metrics and its upkeep (rollups, expiry).
+Adapters (`sqlite`, `influxdb`) implement `StorageBackend`; nothing outside them knows SQL or
+Flux, and the collector never names one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from fleetpulse.core.errors import FleetPulseError
@@ -72,15 +76,32 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class StorageStats:
-    """What a store reports about its write path for the collector's own /metrics.
+    """What a store reports about its write path for the collector's own /metrics; the
+    counters only ever grow."""
 
-    Optional: an adapter may offer `stats() -> StorageStats` (the collector looks it up with
-    getattr, so adapters without it keep working). Counters only ever grow.
-    """
-
+    pending_samples: int = 0  # handed to append() and not written yet
     spool_bytes: int = 0  # bytes waiting in the on-disk spool
     spool_batches: int = 0  # batches waiting in the on-disk spool
-    dropped_samples: int = 0  # samples given up for good (spool full, refused by the store)
+    queue_full_samples: int = 0  # dropped: the write queue stayed full
+    write_failed_samples: int = 0  # dropped: their write failed
+    dropped_samples: int = 0  # given up by the store (spool full, refused by the store)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """What one round of a store's upkeep did."""
+
+    periods: Mapping[str, int] = field(default_factory=dict)  # tier -> periods rolled up
+    rows: Mapping[str, int] = field(default_factory=dict)  # tier -> rows written
+    expired: Mapping[str, int] = field(default_factory=dict)  # table -> rows deleted
+
+
+class WriteObserver(Protocol):
+    """Told of every write a store makes for `append` (the collector's own /metrics)."""
+
+    def wrote(self, samples: int, seconds: float) -> None: ...
+
+    def failed(self, samples: int, seconds: float) -> None: ...
 
 
 ALERT_EVENTS = "alert_events"
@@ -114,3 +135,35 @@ class Storage(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class StorageBackend(Storage, Protocol):
+    """A store as the process that opened it drives it: what the collector feeds and the
+    upkeep it schedules, on top of the `Storage` port."""
+
+    async def append(self, samples: Sequence[Sample]) -> None:
+        """Hand scraped samples over to be written in the store's own time, batched (and
+        lingered, where that pays); waits only while the store's queue is full. A write that
+        then fails is counted in `stats()`, not raised."""
+        ...
+
+    def pace(self, fastest_interval: float) -> None:
+        """The shortest interval (seconds) at which the same series arrive again, 0 for none:
+        a store may hold writes back to carry several rounds of a series at once."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait, without lingering, until what `append` took so far is written or given up
+        (a store that sends it in `close` returns at once)."""
+        ...
+
+    def observe_writes(self, observer: WriteObserver) -> None:
+        """Report each write made for `append` to `observer` from now on."""
+        ...
+
+    def stats(self) -> StorageStats: ...
+
+    async def maintain(self, now_ms: int) -> MaintenanceReport | None:
+        """Roll up and expire what is due now. None: the store does that by itself (InfluxDB's
+        Flux tasks), so it need not be asked again."""
+        ...

@@ -13,18 +13,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector.service import (
-    DEFAULT_WRITE_BATCH,
-    LINGER_WRITE_BATCH,
-    Collector,
-    CollectorMetrics,
-    RunningCollector,
-    WriteQueue,
-    start_collector,
-)
+from collector.service import Collector, RunningCollector, start_collector
 from collector.settings import ApiSettings, ScrapeSettings, TargetSettings
 from collector.storage.settings import SqliteSettings
 from collector.storage.sqlite import SqliteStorage
+from collector.storage.writequeue import DEFAULT_WRITE_BATCH, LINGER_WRITE_BATCH, WriteQueue
 from collector.targets import resolve_target
 from exporter.service import start_exporter
 from exporter.settings import ExporterSettings, SourceSettings
@@ -238,7 +231,7 @@ def queued(count: int, start: int = 0) -> list[Sample]:
 
 async def test_a_lingering_queue_writes_two_scrapes_at_once_and_flushes_on_demand() -> None:
     store = RecordingStore()
-    queue = WriteQueue(store, CollectorMetrics(CollectorRegistry()), linger=60.0, batch=1000)  # type: ignore[arg-type]
+    queue = WriteQueue(store.write, linger=60.0, batch=1000)
     writer = asyncio.create_task(queue.run())
     try:
         await queue.put(queued(400))
@@ -263,8 +256,7 @@ async def test_a_lingering_queue_writes_two_scrapes_at_once_and_flushes_on_deman
 
 async def test_a_scrape_loop_waiting_for_room_ends_the_linger() -> None:
     store = RecordingStore()
-    metrics = CollectorMetrics(CollectorRegistry())
-    queue = WriteQueue(store, metrics, max_pending=100, linger=60.0, put_wait=60.0)  # type: ignore[arg-type]
+    queue = WriteQueue(store.write, max_pending=100, linger=60.0, put_wait=60.0)
     writer = asyncio.create_task(queue.run())
     try:
         await queue.put(queued(100))
@@ -280,25 +272,27 @@ async def test_the_collector_lingers_only_while_a_target_is_scraped_twice_within
     tmp_path: Path,
 ) -> None:
     async with serve({"/metrics": static_exposition("temp 1\n")}) as base:
-        store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
-        collector = Collector(store, CollectorRegistry(), write_linger=2.0)
+        store = await SqliteStorage.open(
+            tmp_path / "metrics.db", RetentionSettings(), flush_interval=2.0
+        )
+        collector = Collector(store, CollectorRegistry())
         scrape = ScrapeSettings(interval=15.0, timeout=5.0)
         slow = resolve_target(TargetSettings(url=f"{base}/metrics", host="slow"), scrape)
         try:
             await collector.start([slow])
-            assert collector.queue.linger == 0.0, "every 15 s: one scrape per 2 s write"
+            assert store.queue.linger == 0.0, "every 15 s: one scrape per 2 s write"
 
             fast = resolve_target(
                 TargetSettings(url=f"{base}/metrics?fast", host="fast"),
                 ScrapeSettings(interval=1.0, timeout=0.5),
             )
             collector.set_targets([slow, fast])
-            assert collector.queue.linger == 2.0
-            assert collector.queue.batch == LINGER_WRITE_BATCH
+            assert store.queue.linger == 2.0
+            assert store.queue.batch == LINGER_WRITE_BATCH
 
             collector.set_targets([slow])
-            assert collector.queue.linger == 0.0
-            assert collector.queue.batch == DEFAULT_WRITE_BATCH
+            assert store.queue.linger == 0.0
+            assert store.queue.batch == DEFAULT_WRITE_BATCH
         finally:
             await collector.stop()
             await store.close()
@@ -317,11 +311,16 @@ async def test_lingering_writes_still_reach_the_store_and_a_stop_writes_the_rest
     async with serve({"/metrics": counting}) as base:
         targets = (TargetSettings(url=f"{base}/metrics", host="fast"),)
         scrape = ScrapeSettings(interval=0.5, timeout=0.4, targets=targets)
-        store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+        # as the factory opens it: lingering up to storage.sqlite.flush_interval
+        store = await SqliteStorage.open(
+            tmp_path / "metrics.db",
+            RetentionSettings(),
+            flush_interval=SqliteSettings().flush_interval,
+        )
         config = Config(scrape=scrape, api=ApiSettings(listen=Listen("127.0.0.1", 0)))
         running = await start_collector(config.collector, store, tmp_path)
         try:
-            assert running.collector.queue.linger == SqliteSettings().flush_interval
+            assert store.queue.linger == SqliteSettings().flush_interval
             since = now_ms() - 1000
             await wait_for_ups(store, since, {"fast"}, 3)
         finally:
