@@ -359,8 +359,8 @@ def main() -> int:
     width = max(len(k) for k, _ in rows)
     print(f"{'measure':<{width}}  value")
     print(f"{'-' * width}  {'-' * 40}")
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+    for key, shown in rows:
+        print(f"{key:<{width}}  {shown}")
     return 0
 
 

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -32,12 +33,13 @@ def spawn(*args: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def lines_of(stream: object) -> queue.Queue[str]:
+def lines_of(stream: IO[str] | None) -> queue.Queue[str]:
     """Read a pipe in a thread so the test can wait for lines with a deadline."""
+    assert stream is not None, "spawn() pipes stdout"
     out: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
-        for line in stream:  # type: ignore[attr-defined]
+        for line in stream:
             out.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
@@ -89,9 +91,9 @@ def test_an_auth_failure_on_the_exporter_reaches_logs_follow(tmp_path: Path) -> 
     follower = None
     try:
         banner = lines_of(up.stdout)
-        api = "http://" + re.search(
-            r"api\s+http://([\d.]+:\d+)", wait_for(banner, r"api\s+http://", 30)
-        ).group(1)  # type: ignore[union-attr]
+        found = re.search(r"api\s+http://([\d.]+:\d+)", wait_for(banner, r"api\s+http://", 30))
+        assert found
+        api = "http://" + found.group(1)
         host = __import__("socket").gethostname()
         # wait until the host is known (its first scrape with the token succeeded)
         deadline = time.monotonic() + 30
@@ -143,7 +145,9 @@ def test_lines_logged_while_the_collector_is_down_are_stored_when_it_returns(
             assert unauthenticated_scrape(f"http://127.0.0.1:{exporter_port}/metrics") == 401
         collector = spawn("collector", "-c", "fleetpulse.yaml", "--data-dir", "data", cwd=tmp_path)
         api_line = wait_for(lines_of(collector.stdout), r"api\s+http://", 30)
-        api = "http://" + re.search(r"http://([\d.]+:\d+)", api_line).group(1)  # type: ignore[union-attr]
+        found = re.search(r"http://([\d.]+:\d+)", api_line)
+        assert found, api_line
+        api = "http://" + found.group(1)
         deadline = time.monotonic() + 30
         count = 0
         while time.monotonic() < deadline:

@@ -11,13 +11,15 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 
-def fetch_json(url: str) -> dict:  # type: ignore[type-arg]
+def fetch_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        doc: dict[str, Any] = json.loads(response.read())
+    return doc
 
 
 def start_up(tmp_path: Path, config_text: str) -> tuple[subprocess.Popen[str], str]:
@@ -83,7 +85,7 @@ def test_up_serves_the_local_hosts_cpu_history_through_the_api(tmp_path: Path) -
     proc, api = start_up(tmp_path, CONFIG)
     try:
         deadline = time.monotonic() + 30
-        hosts: list[dict] = []  # type: ignore[type-arg]
+        hosts: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             hosts = fetch_json(f"{api}/api/v1/hosts")["hosts"]
             if hosts and hosts[0]["cpu"] is not None and hosts[0]["disk"] is not None:

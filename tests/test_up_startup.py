@@ -54,7 +54,8 @@ def exposition_once(url: str, wanted: str) -> str:
     text = ""
     while time.monotonic() < deadline:
         with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
+            body: bytes = response.read()
+        text = body.decode()
         if wanted in text:
             return text
         time.sleep(0.2)

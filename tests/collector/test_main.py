@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -41,12 +42,13 @@ async def banner(proc: asyncio.subprocess.Process) -> str:
     return "".join(lines)
 
 
-async def get_json(url: str) -> dict:  # type: ignore[type-arg]
+async def get_json(url: str) -> dict[str, Any]:
     async with (
         aiohttp.ClientSession() as session,
         session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response,
     ):
-        return await response.json()  # type: ignore[no-any-return]
+        doc: dict[str, Any] = await response.json()
+        return doc
 
 
 async def test_collector_command_scrapes_serves_the_api_and_stops_on_sigterm(
@@ -72,7 +74,7 @@ async def test_collector_command_scrapes_serves_the_api_and_stops_on_sigterm(
             match = re.search(r"api\s+(http://[\d.]+:\d+)/api/v1/hosts", text)
             assert match, text
             api = match.group(1)
-            hosts: list[dict] = []  # type: ignore[type-arg]
+            hosts: list[dict[str, Any]] = []
             for _ in range(300):
                 hosts = (await get_json(f"{api}/api/v1/hosts"))["hosts"]
                 if len(hosts) == 2 and all(h["up"] and h["cpu"] == 12.5 for h in hosts):
@@ -211,7 +213,8 @@ async def test_collector_api_follows_thresholds_yaml_and_keeps_the_last_good_aft
                 while True:
                     hosts = (await get_json(f"{api}/api/v1/hosts"))["hosts"]
                     if hosts and hosts[0]["customized"] is customized:
-                        return hosts[0]["thresholds"]["cpu"]  # type: ignore[no-any-return]
+                        levels: dict[str, float] = hosts[0]["thresholds"]["cpu"]
+                        return levels
                     await asyncio.sleep(0.1)
 
         try:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -95,7 +96,7 @@ async def test_node_exporter_is_scraped_up_and_never_asked_for_logs(tmp_path: Pa
             text = await banner(proc)
             match = re.search(r"api\s+(http://[\d.]+:\d+)/api/v1/hosts", text)
             assert match, text
-            hosts: list[dict] = []  # type: ignore[type-arg]
+            hosts: list[dict[str, Any]] = []
             async with asyncio.timeout(60):
                 # several good scrapes: each one used to be followed by a /logs request
                 while not (hosts and hosts[0]["up"] and requests["/metrics"] >= 5):

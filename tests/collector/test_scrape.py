@@ -16,7 +16,14 @@ from collector.targets import Target, resolve_target
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import Sample, label_value
 from fleetpulse.core.site import start_site
-from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
+from tests.support.servers import (
+    Handler,
+    closed_port,
+    endless_body,
+    hanging,
+    serve,
+    static_exposition,
+)
 
 DEFAULTS = ScrapeSettings()
 GOOD = '# TYPE temp gauge\ntemp{room="a"} 21.5\ntemp{room="b",host="inner"} 19\n'
@@ -71,7 +78,7 @@ async def test_good_target_samples_carry_host_job_and_target_labels() -> None:
     ],
     ids=["http-500", "garbage", "hangs", "endless-body"],
 )
-async def test_bad_target_gets_up_zero_with_a_reason(handler, reason: str) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_target_gets_up_zero_with_a_reason(handler: Handler, reason: str) -> None:
     async with serve({"/metrics": handler}) as base, aiohttp.ClientSession() as s:
         result = await scrape_target(s, target(f"{base}/metrics", timeout=0.5))
     assert not result.up

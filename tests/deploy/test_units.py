@@ -46,10 +46,16 @@ SANDBOX = {
 }
 
 
+class UnitParser(configparser.RawConfigParser):
+    """Keys as written: systemd's are case-sensitive (configparser lowercases by default)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def unit(name: str) -> configparser.RawConfigParser:
     # systemd allows a key more than once (SystemCallFilter); keep the last for reading
-    parser = configparser.RawConfigParser(strict=False, delimiters=("=",))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser = UnitParser(strict=False, delimiters=("=",))
     parser.read_string((SYSTEMD / name).read_text())
     return parser
 

@@ -97,7 +97,7 @@ def test_empty_sample_of_a_stopping_container_is_not_a_zero() -> None:
             },
         }
     )
-    assert sample == CpuSample(
-        5, 9, 2, pytest.approx(read_timestamp("2026-11-27T21:00:00.123456789Z"))
-    )
+    assert sample is not None
+    assert sample == CpuSample(5, 9, 2, sample.read_at)
+    assert sample.read_at == pytest.approx(read_timestamp("2026-11-27T21:00:00.123456789Z"))
     assert read_timestamp("2026-11-27T21:00:00.5Z") % 1 == pytest.approx(0.5)

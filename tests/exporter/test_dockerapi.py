@@ -305,7 +305,7 @@ def test_the_pipe_transport_speaks_http_over_a_file_handle(
 
     engine = Engine("npipe:////./pipe/docker_engine", timeout=5)
     factory = engine._open
-    engine._open = lambda: _with_opener(factory(), open_socket_as_file)  # type: ignore[method-assign]
+    engine._open = lambda: _with_opener(factory(), open_socket_as_file)
     try:
         assert engine.negotiate() == "1.41"
         assert engine.containers()[0]["Names"] == ["/web"]

@@ -65,8 +65,11 @@ def test_secrets_never_reach_the_buffer() -> None:
     assert redact("token=abc&x=1") == "token=***&x=1"
 
 
+ExporterLogs = tuple[str, LogBuffer, logging.Logger]  # base URL, the buffer, a logger into it
+
+
 @pytest.fixture
-async def exporter_logs() -> AsyncIterator[tuple[str, LogBuffer, logging.Logger]]:
+async def exporter_logs() -> AsyncIterator[ExporterLogs]:
     buffer = LogBuffer()
     log = logger_into(buffer, "test.http")
     app = web.Application(middlewares=[auth_middleware(AuthSettings(bearer_token="t"), "x")])
@@ -78,7 +81,9 @@ async def exporter_logs() -> AsyncIterator[tuple[str, LogBuffer, logging.Logger]
 AUTH = {"Authorization": "Bearer t"}
 
 
-async def test_logs_endpoint_returns_json_lines_after_a_sequence(exporter_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_logs_endpoint_returns_json_lines_after_a_sequence(
+    exporter_logs: ExporterLogs,
+) -> None:
     base, buffer, log = exporter_logs
     for i in range(3):
         log.warning("event %d", i)
@@ -94,7 +99,9 @@ async def test_logs_endpoint_returns_json_lines_after_a_sequence(exporter_logs) 
         assert response.status == 401
 
 
-async def test_stream_resumes_from_last_event_id_without_loss_or_repeat(exporter_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_stream_resumes_from_last_event_id_without_loss_or_repeat(
+    exporter_logs: ExporterLogs,
+) -> None:
     base, _, log = exporter_logs
     log.warning("before 1")
     log.warning("before 2")
@@ -114,7 +121,7 @@ async def test_stream_resumes_from_last_event_id_without_loss_or_repeat(exporter
     assert [e[1]["message"] for e in second] == ["while away 1", "while away 2", "live"]
 
 
-async def test_stream_from_another_instance_starts_over(exporter_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_stream_from_another_instance_starts_over(exporter_logs: ExporterLogs) -> None:
     base, buffer, log = exporter_logs
     log.warning("first line of this run")
     async with (

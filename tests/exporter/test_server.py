@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -139,10 +140,10 @@ async def test_openmetrics_is_served_when_the_accept_header_asks() -> None:
         assert kind.startswith("text/plain; version=0.0.4") and "# EOF" not in body
 
 
-def local_settings(**changes: object) -> ExporterSettings:
+def local_settings(**changes: Any) -> ExporterSettings:
     """The real host source only (fast), on a free loopback port."""
     base = ExporterSettings(listen=Listen("127.0.0.1", 0), disk=OFF, network=OFF, containers=OFF)
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 @asynccontextmanager

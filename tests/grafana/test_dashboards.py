@@ -14,6 +14,7 @@ from grafana.contract import DASHBOARD_UIDS, DATASOURCE_UID, DEFAULT_THRESHOLDS_
 from grafana.flux import glob_regex
 from tests.grafana.boards import (
     BUILTIN_PREFIX,
+    JSON,
     all_panels,
     dashboard_files,
     dashboards,
@@ -99,7 +100,7 @@ def test_presets_and_shared_tooltips() -> None:
         assert "time_options" not in board["timepicker"]
 
 
-def _threshold_values(panel: dict) -> list[float]:  # type: ignore[type-arg]
+def _threshold_values(panel: JSON) -> list[float]:
     steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     return [step["value"] for step in steps if step["value"] is not None]
 

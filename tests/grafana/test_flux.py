@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -61,7 +62,7 @@ def test_a_misspelt_variable_in_a_query_is_reported() -> None:
 
 
 @pytest.mark.flux
-def test_threshold_functions_pass_the_service_for_layered_host_globs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_functions_pass_the_service_for_layered_host_globs(tmp_path: Path) -> None:
     require_flux_checker()
     path = tmp_path / "thresholds.yaml"
     path.write_text(

@@ -20,7 +20,7 @@ from collector.scrape import ScrapeResult, scrape_target
 from collector.targets import Target
 from fleetpulse.core.samples import make_labels
 from tests.reliability.memory import rss_mb
-from tests.support.servers import endless_body, serve, static_exposition
+from tests.support.servers import Handler, endless_body, serve, static_exposition
 
 TIMEOUT = 2.0  # the target's scrape timeout, seconds
 # Growth allowed across the repeated hostile scrapes: the endless body may hold up to the
@@ -29,7 +29,7 @@ MEMORY_BOUND_MB = 200.0
 REPEATS = 3
 
 
-def slow_drip(delay: float = 0.1) -> object:
+def slow_drip(delay: float = 0.1) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
@@ -44,7 +44,7 @@ def slow_drip(delay: float = 0.1) -> object:
     return handler
 
 
-def raw_body(body: bytes) -> object:
+def raw_body(body: bytes) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
@@ -67,7 +67,7 @@ async def base() -> AsyncIterator[str]:
         "/invalid-utf8": raw_body(INVALID_UTF8),
         "/good": static_exposition("good_metric 1\n"),
     }
-    async with serve(routes) as url:  # type: ignore[arg-type]
+    async with serve(routes) as url:
         yield url
 
 
@@ -154,7 +154,7 @@ async def test_memory_stays_bounded_while_hostile_targets_are_scraped(
     assert peaks[-1] - peaks[0] < 50.0
 
 
-def fast_endless(chunk: bytes = b"#" * (1024 * 1024)) -> object:
+def fast_endless(chunk: bytes = b"#" * (1024 * 1024)) -> Handler:
     """An endless body in 1 MiB writes: it reaches the body limit in well under a second."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -177,7 +177,7 @@ BUDGET_MB = 256.0  # for all scrapes in flight together; the per-scrape limit is
 async def test_several_endless_targets_at_once_stay_within_a_memory_budget(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with serve({"/fast-endless": fast_endless()}) as url:  # type: ignore[dict-item]
+    async with serve({"/fast-endless": fast_endless()}) as url:
         hostile = Target(
             url=url + "/fast-endless",
             host="endless",
