@@ -3,29 +3,20 @@ SQLite store (as when the engine runs in another process)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerting.api import add_alert_routes
 from alerting.events import notification_event, transition_event
 from alerting.history import write_events
 from alerting.notification import Notification, NotificationKind, Outcome
 from alerting.state import FIRING, INACTIVE, PENDING, RESOLVED
-from collector.api import make_api
-from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
-from fleetpulse.core.httpauth import AuthSettings
-from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import make_labels
-from fleetpulse.core.site import start_site
 from fleetpulse.core.storage import ALERT_EVENTS, Event
-from fleetpulse.core.thresholds import Thresholds
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.api import ServeApi
 
 
 def labels(host: str, severity: str = "critical") -> tuple[tuple[str, str], ...]:
@@ -33,23 +24,15 @@ def labels(host: str, severity: str = "critical") -> tuple[tuple[str, str], ...]
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[str, SqliteStorage]]:
-    store = await SqliteStorage.open(tmp_path / "m.db", RetentionSettings())
-    ctx = ApiContext(store, Thresholds, 15.0, CollectorRegistry())
-    runner, bound = await start_site(
-        make_api(ctx, AuthSettings(), [add_alert_routes]), Listen("127.0.0.1", 0)
-    )
-    try:
-        yield f"http://127.0.0.1:{bound.port}", store
-    finally:
-        await runner.cleanup()
-        await store.close()
+async def api(store: SqliteStorage, serve_api: ServeApi) -> tuple[str, SqliteStorage]:
+    return await serve_api(), store
 
 
-async def get(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+async def get(url: str) -> tuple[int, dict[str, Any]]:
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
-        return response.status, await response.json()
+        doc: dict[str, Any] = await response.json()
+        return response.status, doc
 
 
 async def test_active_alerts_are_the_instances_whose_last_transition_is_pending_or_firing(

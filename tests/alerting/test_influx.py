@@ -4,10 +4,7 @@ API (no InfluxDB server can run here). One Flux query per rule, never one per se
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from alerting.engine import AlertEngine
 from alerting.settings import AlertingSettings
@@ -15,7 +12,7 @@ from collector.storage.influxdb import InfluxStorage
 from collector.storage.settings import InfluxSettings
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
-from tests.support.influx_recorder import TOKEN, InfluxRecorder, series_table
+from tests.support.influx_recorder import TOKEN, CsvTable, InfluxRecorder, series_table
 
 RULES = """
 groups:
@@ -46,20 +43,12 @@ groups:
 HOSTS = 50
 
 
-@pytest.fixture
-async def recorder() -> AsyncIterator[InfluxRecorder]:
-    server = InfluxRecorder()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_one_flux_query_per_rule_covers_every_host(
     recorder: InfluxRecorder, tmp_path: Path
 ) -> None:
     now = now_ms()
 
-    def answer(text: str) -> list:  # type: ignore[type-arg]
+    def answer(text: str) -> list[CsvTable]:
         metric = re.search(r'r\._measurement == "([^"]+)"', text)
         name = metric.group(1) if metric else "unknown"
         value = 95.0 if name == "host_cpu_usage_percent" else 1.0

@@ -11,28 +11,20 @@ import pty
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerting.api import add_alert_routes
 from alerting.events import transition_event
 from alerting.state import FIRING, INACTIVE, PENDING
-from collector.api import make_api
-from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.app.statusview import StatusData, render_status, sparkline
-from fleetpulse.core.httpauth import AuthSettings
-from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import Sample, make_labels
-from fleetpulse.core.site import start_site
 from fleetpulse.core.storage import ALERT_EVENTS
 from fleetpulse.core.thresholds import Level, Thresholds
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.api import ServeApi
 
 THRESHOLDS = Thresholds(
     defaults=(("cpu", Level(70, 85)), ("memory", Level(70, 85)), ("disk", Level(70, 85))),
@@ -46,8 +38,7 @@ def labels(host: str, **extra: str) -> tuple[tuple[str, str], ...]:
 
 
 @pytest.fixture
-async def api_url(tmp_path: Path) -> AsyncIterator[str]:
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+async def api_url(store: SqliteStorage, serve_api: ServeApi) -> str:
     t = now_ms()
     samples = []
     for host, cpu, disk in (("web-1", 12.5, 40.0), ("db-1", 90.0, 65.0)):
@@ -96,15 +87,7 @@ async def api_url(tmp_path: Path) -> AsyncIterator[str]:
             ),
         ],
     )
-    ctx = ApiContext(store, lambda: THRESHOLDS, 120.0, CollectorRegistry())
-    runner, bound = await start_site(
-        make_api(ctx, AuthSettings(bearer_token=TOKEN), [add_alert_routes]),
-        Listen("127.0.0.1", 0),
-        shutdown_timeout=0.1,
-    )
-    yield f"http://127.0.0.1:{bound.port}"
-    await runner.cleanup()
-    await store.close()
+    return await serve_api(lambda: THRESHOLDS, token=TOKEN, scrape_interval=120.0)
 
 
 def env() -> dict[str, str]:

@@ -8,7 +8,6 @@ file and a line; a bad request is a 4xx with a JSON `{"error": ...}` body, never
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,27 +17,20 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
 
-from alerting.api import add_alert_routes
 from alerting.events import transition_event
 from alerting.history import write_events
 from alerting.rules import load_rule_file
 from alerting.state import FIRING, PENDING
-from collector.api import make_api
-from collector.api_context import ApiContext
 from collector.parse import ParseError, parse_exposition
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.app.config import load_config
 from fleetpulse.core.errors import ConfigError
-from fleetpulse.core.httpauth import AuthSettings
-from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import Sample, make_labels
-from fleetpulse.core.site import start_site
 from fleetpulse.core.storage import AGENT_LOGS, Event
 from fleetpulse.core.thresholds import Thresholds
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.api import ServeApi
 
 FUZZ = settings(
     max_examples=150,
@@ -299,8 +291,7 @@ AIOHTTP_MAX_LINE = 8190  # aiohttp's default limit on the request line
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[str]:
-    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+async def api(store: SqliteStorage, serve_api: ServeApi) -> str:
     now = now_ms()
     labels = make_labels({"host": "web-1", "job": "node"})
     samples = []
@@ -320,17 +311,7 @@ async def api(tmp_path: Path) -> AsyncIterator[str]:
         AGENT_LOGS,
         [Event(now - 1000, make_labels({"host": "web-1", "level": "info"}), (("message", "hi"),))],
     )
-    ctx = ApiContext(store, Thresholds, 15.0, CollectorRegistry())
-    runner, bound = await start_site(
-        make_api(ctx, AuthSettings(), [add_alert_routes]),
-        Listen("127.0.0.1", 0),
-        shutdown_timeout=0.1,
-    )
-    try:
-        yield f"http://127.0.0.1:{bound.port}"
-    finally:
-        await runner.cleanup()
-        await store.close()
+    return await serve_api()
 
 
 @settings(
