@@ -108,12 +108,3 @@ async def smtp_recorder() -> AsyncIterator[SmtpRecorder]:
     finally:
         server.close()
         await server.wait_closed()
-
-
-async def wait_for(predicate: Any, within: float = 20.0, what: str = "condition") -> None:
-    """Poll `predicate()` until true; fail with `what` after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

@@ -12,7 +12,7 @@ from alerting.notify import DeliveryFailed, UnknownChannel, send_test
 from alerting.settings import AlertingSettings, ChannelSettings
 from fleetpulse.app.config import load_config
 from fleetpulse.core.errors import ConfigError
-from tests.alerting.recorders import http_recorder
+from tests.alerting.recorders import HttpRecorder
 from tests.support.cli import run_cli
 from tests.support.servers import closed_port
 
@@ -64,17 +64,18 @@ def test_channel_settings_take_urls_an_apprise_config_and_tags(tmp_path: Path) -
     )
 
 
-async def test_an_apprise_config_file_delivers_to_its_tagged_urls(tmp_path: Path) -> None:
-    async with http_recorder() as recorder:
-        port = recorder.base.rsplit(":", 1)[1]
-        (tmp_path / "apprise.yaml").write_text(
-            "urls:\n"
-            f"  - json://127.0.0.1:{port}/oncall:\n      tag: oncall\n"
-            f"  - json://127.0.0.1:{port}/other:\n      tag: other\n"
-        )
-        channel = ChannelSettings("pager", config=tmp_path / "apprise.yaml", tags=("oncall",))
-        await send_test(AlertingSettings(channels=(channel,)), "pager")
-        assert [r.path for r in recorder.received] == ["/oncall"]
+async def test_an_apprise_config_file_delivers_to_its_tagged_urls(
+    tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    port = webhook.base.rsplit(":", 1)[1]
+    (tmp_path / "apprise.yaml").write_text(
+        "urls:\n"
+        f"  - json://127.0.0.1:{port}/oncall:\n      tag: oncall\n"
+        f"  - json://127.0.0.1:{port}/other:\n      tag: other\n"
+    )
+    channel = ChannelSettings("pager", config=tmp_path / "apprise.yaml", tags=("oncall",))
+    await send_test(AlertingSettings(channels=(channel,)), "pager")
+    assert [r.path for r in webhook.received] == ["/oncall"]
 
 
 async def test_a_refused_delivery_raises_with_apprises_reason() -> None:
@@ -116,24 +117,25 @@ async def test_an_unknown_channel_names_the_known_ones() -> None:
         await send_test(settings, "pager")
 
 
-async def test_notify_test_reports_success_and_the_channels_error(tmp_path: Path) -> None:
-    async with http_recorder() as recorder:
-        port = recorder.base.rsplit(":", 1)[1]
-        config = tmp_path / "fleetpulse.yaml"
-        config.write_text(
-            "alerting:\n  channels:\n"
-            f"    ops: ['json://127.0.0.1:{port}/ops']\n"
-            f"    dead: ['json://127.0.0.1:{closed_port()}/x']\n"
-        )
-        code, out, err = await run_cli("notify", "test", "-c", str(config), "ops")
-        assert code == 0, err
-        assert out.strip() == "sent a test notification through 'ops'"
-        assert "[TEST] FleetPulse notification test" in recorder.received[0].text
+async def test_notify_test_reports_success_and_the_channels_error(
+    tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    port = webhook.base.rsplit(":", 1)[1]
+    config = tmp_path / "fleetpulse.yaml"
+    config.write_text(
+        "alerting:\n  channels:\n"
+        f"    ops: ['json://127.0.0.1:{port}/ops']\n"
+        f"    dead: ['json://127.0.0.1:{closed_port()}/x']\n"
+    )
+    code, out, err = await run_cli("notify", "test", "-c", str(config), "ops")
+    assert code == 0, err
+    assert out.strip() == "sent a test notification through 'ops'"
+    assert "[TEST] FleetPulse notification test" in webhook.received[0].text
 
-        code, out, err = await run_cli("notify", "test", "-c", str(config), "dead")
-        assert code == 1
-        assert "error: channel 'dead' failed:" in err and "Connection refused" in err
+    code, out, err = await run_cli("notify", "test", "-c", str(config), "dead")
+    assert code == 1
+    assert "error: channel 'dead' failed:" in err and "Connection refused" in err
 
-        code, out, err = await run_cli("notify", "test", "-c", str(config), "nope")
-        assert code == 1
-        assert "unknown channel 'nope'; alerting.channels defines: ops, dead" in err
+    code, out, err = await run_cli("notify", "test", "-c", str(config), "nope")
+    assert code == 1
+    assert "unknown channel 'nope'; alerting.channels defines: ops, dead" in err

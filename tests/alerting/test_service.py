@@ -31,12 +31,8 @@ from fleetpulse.app.config import Config
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.storage import ALERT_EVENTS
 from fleetpulse.core.tiers import RetentionSettings
-from tests.alerting.recorders import (
-    HttpRecorder,
-    http_recorder,
-    smtp_recorder,
-    wait_for,
-)
+from tests.alerting.recorders import HttpRecorder, SmtpRecorder
+from tests.support.poll import eventually
 from tests.support.servers import closed_port, serve
 
 THRESHOLDS = """
@@ -190,169 +186,164 @@ def chat_plugins_to_recorder(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 async def test_alert_fires_once_after_for_renotifies_after_cooldown_and_resolves(
-    tmp_path: Path, chat_plugins_to_recorder: Any
+    tmp_path: Path, webhook: HttpRecorder, smtp: SmtpRecorder, chat_plugins_to_recorder: Any
 ) -> None:
-    async with http_recorder() as recorder, smtp_recorder() as smtp:
-        slack, discord = chat_plugins_to_recorder(recorder)
-        mail = ChannelSettings("mail", (smtp.url(),))
-        channels = (json_channel(recorder), slack, discord, mail)
-        async with pipeline(tmp_path, cpu_rule(for_="2s", cooldown="5s"), channels) as line:
-            await wait_for(lambda: line.engine.cycles >= 4, what="a few evaluations")
-            line.values["web-1"] = 75.0  # above warning (70), below critical (85)
-            await wait_for(
-                lambda: getattr(line.instance("web-1", "warning"), "state", None) == PENDING,
-                what="pending",
-            )
-            # nothing is sent while the condition has held for less than `for`
-            while getattr(line.instance("web-1", "warning"), "state", None) == PENDING:
-                assert recorder.received == [] and smtp.messages == []
-                await asyncio.sleep(0.05)
-            await wait_for(lambda: len(recorder.on("/hook")) >= 1, what="the firing message")
-            await wait_for(
-                lambda: (
-                    len(recorder.on("/slack")) >= 1
-                    and len(recorder.on("/discord")) >= 1
-                    and len(smtp.messages) >= 1
-                ),
-                what="firing on slack, discord and mail",
-            )
-            first = recorder.on("/hook")[0]
-            assert "[WARNING] CpuHigh on web-1" in first.text
-            assert "CPU on web-1 at 75.0% (> 70.0%)" in first.text
-            assert smtp.subjects() == ["[WARNING] CpuHigh on web-1"]
-            assert "CpuHigh" in recorder.on("/slack")[0].text
-            assert "CpuHigh" in recorder.on("/discord")[0].text
+    slack, discord = chat_plugins_to_recorder(webhook)
+    mail = ChannelSettings("mail", (smtp.url(),))
+    channels = (json_channel(webhook), slack, discord, mail)
+    async with pipeline(tmp_path, cpu_rule(for_="2s", cooldown="5s"), channels) as line:
+        await eventually(lambda: line.engine.cycles >= 4, what="a few evaluations")
+        line.values["web-1"] = 75.0  # above warning (70), below critical (85)
+        await eventually(
+            lambda: getattr(line.instance("web-1", "warning"), "state", None) == PENDING,
+            what="pending",
+        )
+        # nothing is sent while the condition has held for less than `for`
+        while getattr(line.instance("web-1", "warning"), "state", None) == PENDING:
+            assert webhook.received == [] and smtp.messages == []
+            await asyncio.sleep(0.05)
+        await eventually(lambda: len(webhook.on("/hook")) >= 1, what="the firing message")
+        await eventually(
+            lambda: (
+                len(webhook.on("/slack")) >= 1
+                and len(webhook.on("/discord")) >= 1
+                and len(smtp.messages) >= 1
+            ),
+            what="firing on slack, discord and mail",
+        )
+        first = webhook.on("/hook")[0]
+        assert "[WARNING] CpuHigh on web-1" in first.text
+        assert "CPU on web-1 at 75.0% (> 70.0%)" in first.text
+        assert smtp.subjects() == ["[WARNING] CpuHigh on web-1"]
+        assert "CpuHigh" in webhook.on("/slack")[0].text
+        assert "CpuHigh" in webhook.on("/discord")[0].text
 
-            await wait_for(lambda: len(recorder.on("/hook")) >= 2, what="the re-notification")
-            second = recorder.on("/hook")[1]
-            assert "(still firing)" in second.text
-            # the cooldown separated them: the logic guarantees a lower bound, not a duration
-            assert second.at - first.at >= 5.0 - 0.3
+        await eventually(lambda: len(webhook.on("/hook")) >= 2, what="the re-notification")
+        second = webhook.on("/hook")[1]
+        assert "(still firing)" in second.text
+        # the cooldown separated them: the logic guarantees a lower bound, not a duration
+        assert second.at - first.at >= 5.0 - 0.3
 
-            line.values["web-1"] = 20.0
-            await wait_for(lambda: len(recorder.on("/hook")) >= 3, what="the resolved message")
-            resolved = recorder.on("/hook")[2]
-            assert "[RESOLVED] CpuHigh on web-1" in resolved.text
-            assert "Resolved after firing for" in resolved.text
-            await wait_for(lambda: len(smtp.messages) >= 3, what="resolved by mail")
-            assert smtp.subjects()[2] == "[RESOLVED] CpuHigh on web-1"
+        line.values["web-1"] = 20.0
+        await eventually(lambda: len(webhook.on("/hook")) >= 3, what="the resolved message")
+        resolved = webhook.on("/hook")[2]
+        assert "[RESOLVED] CpuHigh on web-1" in resolved.text
+        assert "Resolved after firing for" in resolved.text
+        await eventually(lambda: len(smtp.messages) >= 3, what="resolved by mail")
+        assert smtp.subjects()[2] == "[RESOLVED] CpuHigh on web-1"
 
-            # the history holds every transition and every attempt with its outcome
-            history = await asyncio.to_thread(
-                fetch, f"{line.api}/api/v1/alerts/history?start=-10m&host=web-1"
-            )
-            kinds = [(e["event"], e.get("state") or e.get("kind")) for e in history["events"]]
-            transitions = [state for event, state in kinds if event == "transition"]
-            assert transitions == ["pending", "firing", "resolved"]
-            sent = [e for e in history["events"] if e["event"] == "notification"]
-            assert {e["outcome"] for e in sent} == {"sent"}
-            assert {e["channel"] for e in sent} == {"hook", "slack", "discord", "mail"}
-            active = await asyncio.to_thread(fetch, f"{line.api}/api/v1/alerts")
-            assert active == {"alerts": []}
-
-
-async def test_warning_escalates_to_critical_and_host_override_applies(tmp_path: Path) -> None:
-    async with http_recorder() as recorder:
-        rules = cpu_rule(for_="1s", cooldown="1m")
-        async with pipeline(
-            tmp_path, rules, (json_channel(recorder),), hosts=("web-1", "db-1")
-        ) as line:
-            await wait_for(lambda: line.engine.cycles >= 4, what="a few evaluations")
-            line.values["web-1"] = 75.0  # warning for web-1 (70/85)
-            line.values["db-1"] = 65.0  # critical for db-1 through its override (50/60)
-            await wait_for(lambda: len(recorder.received) >= 2, what="web-1 and db-1 messages")
-            titles = sorted(r.text.splitlines()[1] for r in recorder.received)
-            assert titles == ["[CRITICAL] CpuHigh on db-1", "[WARNING] CpuHigh on web-1"]
-            # db-1's warning instance fires too, but critical supersedes it: no warning message
-            assert line.instance("db-1", "warning").state == FIRING
-
-            line.values["web-1"] = 90.0
-            await wait_for(lambda: len(recorder.received) >= 3, what="the escalation")
-            assert recorder.received[2].text.splitlines()[1] == "[CRITICAL] CpuHigh on web-1"
-            cycles = line.engine.cycles
-            await wait_for(lambda: line.engine.cycles >= cycles + 8, what="more evaluations")
-            assert len(recorder.received) == 3
-
-            active = await asyncio.to_thread(fetch, f"{line.api}/api/v1/alerts")
-            shown = {(a["host"], a["severity"], a["state"]) for a in active["alerts"]}
-            assert ("db-1", "critical", "firing") in shown and (
-                "web-1",
-                "critical",
-                "firing",
-            ) in shown
+        # the history holds every transition and every attempt with its outcome
+        history = await asyncio.to_thread(
+            fetch, f"{line.api}/api/v1/alerts/history?start=-10m&host=web-1"
+        )
+        kinds = [(e["event"], e.get("state") or e.get("kind")) for e in history["events"]]
+        transitions = [state for event, state in kinds if event == "transition"]
+        assert transitions == ["pending", "firing", "resolved"]
+        sent = [e for e in history["events"] if e["event"] == "notification"]
+        assert {e["outcome"] for e in sent} == {"sent"}
+        assert {e["channel"] for e in sent} == {"hook", "slack", "discord", "mail"}
+        active = await asyncio.to_thread(fetch, f"{line.api}/api/v1/alerts")
+        assert active == {"alerts": []}
 
 
-async def test_restart_inside_cooldown_sends_no_duplicate(tmp_path: Path) -> None:
-    async with http_recorder() as recorder:
-        rules = cpu_rule(for_="0s", cooldown="1m")
-        async with pipeline(tmp_path, rules, (json_channel(recorder),)) as line:
-            line.values["web-1"] = 95.0
-            await wait_for(lambda: len(recorder.received) == 1, what="the firing message")
-            await line.stop_engine()
-            assert (line.data_dir / "alert-state.json").is_file()
+async def test_warning_escalates_to_critical_and_host_override_applies(
+    tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    rules = cpu_rule(for_="1s", cooldown="1m")
+    async with pipeline(tmp_path, rules, (json_channel(webhook),), hosts=("web-1", "db-1")) as line:
+        await eventually(lambda: line.engine.cycles >= 4, what="a few evaluations")
+        line.values["web-1"] = 75.0  # warning for web-1 (70/85)
+        line.values["db-1"] = 65.0  # critical for db-1 through its override (50/60)
+        await eventually(lambda: len(webhook.received) >= 2, what="web-1 and db-1 messages")
+        titles = sorted(r.text.splitlines()[1] for r in webhook.received)
+        assert titles == ["[CRITICAL] CpuHigh on db-1", "[WARNING] CpuHigh on web-1"]
+        # db-1's warning instance fires too, but critical supersedes it: no warning message
+        assert line.instance("db-1", "warning").state == FIRING
 
-            restarted = line.start_engine()
-            await wait_for(lambda: restarted.cycles >= 8, what="evaluations after the restart")
-            assert restarted.instances  # the state came back from the data dir
-            assert line.instance("web-1", "critical").state == FIRING
-            assert len(recorder.received) == 1
+        line.values["web-1"] = 90.0
+        await eventually(lambda: len(webhook.received) >= 3, what="the escalation")
+        assert webhook.received[2].text.splitlines()[1] == "[CRITICAL] CpuHigh on web-1"
+        cycles = line.engine.cycles
+        await eventually(lambda: line.engine.cycles >= cycles + 8, what="more evaluations")
+        assert len(webhook.received) == 3
+
+        active = await asyncio.to_thread(fetch, f"{line.api}/api/v1/alerts")
+        shown = {(a["host"], a["severity"], a["state"]) for a in active["alerts"]}
+        assert ("db-1", "critical", "firing") in shown and (
+            "web-1",
+            "critical",
+            "firing",
+        ) in shown
+
+
+async def test_restart_inside_cooldown_sends_no_duplicate(
+    tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    rules = cpu_rule(for_="0s", cooldown="1m")
+    async with pipeline(tmp_path, rules, (json_channel(webhook),)) as line:
+        line.values["web-1"] = 95.0
+        await eventually(lambda: len(webhook.received) == 1, what="the firing message")
+        await line.stop_engine()
+        assert (line.data_dir / "alert-state.json").is_file()
+
+        restarted = line.start_engine()
+        await eventually(lambda: restarted.cycles >= 8, what="evaluations after the restart")
+        assert restarted.instances  # the state came back from the data dir
+        assert line.instance("web-1", "critical").state == FIRING
+        assert len(webhook.received) == 1
 
 
 async def test_refusing_channel_does_not_delay_the_other_and_its_failure_is_recorded(
-    tmp_path: Path,
+    tmp_path: Path, webhook: HttpRecorder
 ) -> None:
-    async with http_recorder() as recorder:
-        dead = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
-        channels = (dead, json_channel(recorder, "live"))
-        rules = cpu_rule(for_="0s", cooldown="1m")
-        async with pipeline(
-            tmp_path, rules, channels, notify_retries=2, notify_backoff=1.0
-        ) as line:
-            line.values["web-1"] = 95.0
-            await wait_for(lambda: len(recorder.on("/live")) == 1, what="the live channel")
+    dead = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
+    channels = (dead, json_channel(webhook, "live"))
+    rules = cpu_rule(for_="0s", cooldown="1m")
+    async with pipeline(tmp_path, rules, channels, notify_retries=2, notify_backoff=1.0) as line:
+        line.values["web-1"] = 95.0
+        await eventually(lambda: len(webhook.on("/live")) == 1, what="the live channel")
 
-            async def dead_gave_up() -> list[Any]:
-                return [
-                    e
-                    for e in await line.events()
-                    if dict(e.labels).get("channel") == "dead" and e.field("outcome") == "failed"
-                ]
+        async def dead_gave_up() -> list[Any]:
+            return [
+                e
+                for e in await line.events()
+                if dict(e.labels).get("channel") == "dead" and e.field("outcome") == "failed"
+            ]
 
-            deadline = time.monotonic() + 30
-            while not await dead_gave_up():
-                assert time.monotonic() < deadline, "no final failure recorded for dead"
-                await asyncio.sleep(0.1)
-            events = await line.events()
-            attempts = [e for e in events if dict(e.labels).get("channel") == "dead"]
-            assert [e.field("outcome") for e in attempts] == ["retrying", "retrying", "failed"]
-            assert "Connection refused" in str(attempts[-1].field("error"))
-            live = [e for e in events if dict(e.labels).get("channel") == "live"]
-            assert [e.field("outcome") for e in live] == ["sent"]
-            # the live message went out before the dead channel's first retry was even due
-            assert live[0].ts_ms < attempts[1].ts_ms
+        deadline = time.monotonic() + 30
+        while not await dead_gave_up():
+            assert time.monotonic() < deadline, "no final failure recorded for dead"
+            await asyncio.sleep(0.1)
+        events = await line.events()
+        attempts = [e for e in events if dict(e.labels).get("channel") == "dead"]
+        assert [e.field("outcome") for e in attempts] == ["retrying", "retrying", "failed"]
+        assert "Connection refused" in str(attempts[-1].field("error"))
+        live = [e for e in events if dict(e.labels).get("channel") == "live"]
+        assert [e.field("outcome") for e in live] == ["sent"]
+        # the live message went out before the dead channel's first retry was even due
+        assert live[0].ts_ms < attempts[1].ts_ms
 
 
 async def test_bad_rule_file_is_refused_and_the_old_rules_keep_running(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, webhook: HttpRecorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with http_recorder() as recorder:
-        rules = cpu_rule(for_="0s", cooldown="1m")
-        async with pipeline(tmp_path, rules, (json_channel(recorder),)) as line:
-            caplog.set_level(logging.ERROR, logger="alerting.reload")
-            bad = line.rules_dir / "bad.yaml"
-            bad.write_text(
-                "groups:\n  - name: bad\n    rules:\n      - alert: Broken\n"
-                "        metric: up\n        threshold: 1\n        fro: 5m\n"
-            )
-            refused = f"{bad}:7: groups[0].rules[0].fro: unknown key"
-            await wait_for(lambda: refused in caplog.text, what="the refused reload logged")
-            assert [r.alert for r in line.engine.rules] == ["CpuHigh"]
+    rules = cpu_rule(for_="0s", cooldown="1m")
+    async with pipeline(tmp_path, rules, (json_channel(webhook),)) as line:
+        caplog.set_level(logging.ERROR, logger="alerting.reload")
+        bad = line.rules_dir / "bad.yaml"
+        bad.write_text(
+            "groups:\n  - name: bad\n    rules:\n      - alert: Broken\n"
+            "        metric: up\n        threshold: 1\n        fro: 5m\n"
+        )
+        refused = f"{bad}:7: groups[0].rules[0].fro: unknown key"
+        await eventually(lambda: refused in caplog.text, what="the refused reload logged")
+        assert [r.alert for r in line.engine.rules] == ["CpuHigh"]
 
-            line.values["web-1"] = 95.0
-            await wait_for(lambda: len(recorder.received) == 1, what="the old rule firing")
+        line.values["web-1"] = 95.0
+        await eventually(lambda: len(webhook.received) == 1, what="the old rule firing")
 
-            bad.write_text(
-                "groups:\n  - name: good\n    rules:\n      - alert: Fixed\n"
-                "        metric: up\n        threshold: 1\n        op: '<'\n"
-            )
-            await wait_for(lambda: len(line.engine.rules) == 2, what="the fixed file loaded")
+        bad.write_text(
+            "groups:\n  - name: good\n    rules:\n      - alert: Fixed\n"
+            "        metric: up\n        threshold: 1\n        op: '<'\n"
+        )
+        await eventually(lambda: len(line.engine.rules) == 2, what="the fixed file loaded")

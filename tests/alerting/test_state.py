@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -30,9 +28,9 @@ from alerting.statefile import STATE_FILE, SavedState, load_saved, state_payload
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, Series, make_labels
 from fleetpulse.core.storage import ALERT_EVENTS, Event
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
-from tests.alerting.recorders import http_recorder, wait_for
+from tests.alerting.recorders import HttpRecorder
+from tests.support.poll import eventually
 from tests.support.servers import closed_port
 
 
@@ -41,25 +39,8 @@ def instance() -> AlertInstance:
     return AlertInstance("A", Severity.WARNING, labels, labels)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
-    try:
-        yield storage
-    finally:
-        await storage.close()
-
-
 async def alert_events(store: SqliteStorage) -> list[Event]:
     return await store.query_events(ALERT_EVENTS, 0, now_ms() + 60_000)
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 20.0) -> None:
-    """Ask again until `check` holds (it reads the store, which a plain predicate cannot)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def test_condition_must_hold_for_the_whole_for_before_firing() -> None:
@@ -217,44 +198,41 @@ def test_the_outbox_round_trips_with_the_instances(tmp_path: Path) -> None:
 
 
 async def test_the_outbox_left_by_a_crash_is_sent_after_the_restart_then_emptied(
-    tmp_path: Path, store: SqliteStorage
+    tmp_path: Path, store: SqliteStorage, webhook: HttpRecorder
 ) -> None:
-    async with http_recorder() as recorder:
-        settings = AlertingSettings(
-            rules=(tmp_path / "rules",),
-            channels=(
-                ChannelSettings("ops", (f"json://{recorder.base.partition('://')[2]}/ops",)),
-            ),
+    settings = AlertingSettings(
+        rules=(tmp_path / "rules",),
+        channels=(ChannelSettings("ops", (f"json://{webhook.base.partition('://')[2]}/ops",)),),
+    )
+    (tmp_path / "rules").mkdir()
+    labels = make_labels({"host": "a", "alertname": "Hot"})
+    firing = NotificationKind.FIRING
+    pending = Notification("ops", "[CRITICAL] Hot on a", "body", firing, labels, 1)
+    orphan = Notification("pager", "[CRITICAL] Hot on a", "body", firing, labels, 2)
+    inst = instance()
+    inst.last_notified = 1  # the cooldown clock saved together with the notification
+    outbox = [pending.to_json(), orphan.to_json()]
+    write_state(tmp_path / "data", state_payload([inst], outbox))
+
+    engine = AlertEngine(settings)
+    task = asyncio.create_task(engine.run(store, tmp_path / "data"))
+    try:
+        await eventually(lambda: webhook.received, what="the notification from the outbox")
+        await eventually(
+            lambda: load_saved(tmp_path / "data").outbox == [],
+            what="the outbox emptied on disk",
         )
-        (tmp_path / "rules").mkdir()
-        labels = make_labels({"host": "a", "alertname": "Hot"})
-        firing = NotificationKind.FIRING
-        pending = Notification("ops", "[CRITICAL] Hot on a", "body", firing, labels, 1)
-        orphan = Notification("pager", "[CRITICAL] Hot on a", "body", firing, labels, 2)
-        inst = instance()
-        inst.last_notified = 1  # the cooldown clock saved together with the notification
-        outbox = [pending.to_json(), orphan.to_json()]
-        write_state(tmp_path / "data", state_payload([inst], outbox))
 
-        engine = AlertEngine(settings)
-        task = asyncio.create_task(engine.run(store, tmp_path / "data"))
-        try:
-            await wait_for(lambda: recorder.received, what="the notification from the outbox")
-            await wait_for(
-                lambda: load_saved(tmp_path / "data").outbox == [],
-                what="the outbox emptied on disk",
-            )
+        async def both_recorded() -> bool:
+            return len(await alert_events(store)) == 2
 
-            async def both_recorded() -> bool:
-                return len(await alert_events(store)) == 2
-
-            await until(both_recorded, "the outcomes in the history")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    assert "[CRITICAL] Hot on a" in recorder.received[0].text
-    assert len(recorder.received) == 1
+        await eventually(both_recorded, "the outcomes in the history")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "[CRITICAL] Hot on a" in webhook.received[0].text
+    assert len(webhook.received) == 1
     outcomes = {
         (dict(e.labels)["channel"], e.field("outcome"), e.field("error"))
         for e in await alert_events(store)
@@ -294,11 +272,11 @@ async def test_a_notification_is_in_the_saved_outbox_until_its_final_outcome(
         return "failed" in await outcomes()
 
     try:
-        await until(retrying, "the first refused attempt")
+        await eventually(retrying, "the first refused attempt")
         (entry,) = load_saved(tmp_path / "data").outbox  # saved while it waits for its retry
         assert entry["kind"] == "firing" and entry["channel"] == "dead"
-        await until(failed, "the retries to run out")
-        await wait_for(
+        await eventually(failed, "the retries to run out")
+        await eventually(
             lambda: load_saved(tmp_path / "data").outbox == [],
             what="the outbox emptied on disk",
         )

@@ -32,6 +32,18 @@ async def test_eventually_fails_naming_what_it_waited_for_and_the_last_answer() 
     assert time.monotonic() - started >= 0.2
 
 
+async def test_eventually_awaits_a_coroutine_check_and_gives_back_its_answer() -> None:
+    asked = 0
+
+    async def count() -> int | None:
+        nonlocal asked
+        asked += 1
+        await asyncio.sleep(0)
+        return asked if asked >= 3 else None
+
+    assert await eventually(count, "the third answer", every=0.01) == 3
+
+
 def test_eventually_sync_waits_for_another_thread() -> None:
     done = threading.Event()
     threading.Timer(0.05, done.set).start()
