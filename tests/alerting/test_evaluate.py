@@ -3,7 +3,7 @@ SQLite store."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,7 +17,6 @@ from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, Series, make_labels
 from fleetpulse.core.selector import parse_selector
 from fleetpulse.core.thresholds import Level, Thresholds
-from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
 
 
@@ -80,14 +79,14 @@ def test_operators_compare_value_to_threshold() -> None:
     ]
 
 
-def rule(**overrides: object) -> Rule:
-    fields: dict[str, object] = {
+def rule(**overrides: Any) -> Rule:
+    fields: dict[str, Any] = {
         "alert": "CpuHigh",
         "selector": parse_selector("host_cpu_usage_percent"),
         "threshold": "cpu",
     }
     fields.update(overrides)
-    return Rule(**fields)  # type: ignore[arg-type]
+    return Rule(**fields)
 
 
 def test_a_thresholds_key_gives_warning_and_critical_per_series_with_host_overrides() -> None:
@@ -108,28 +107,24 @@ def test_a_thresholds_key_gives_warning_and_critical_per_series_with_host_overri
     }
 
 
-async def test_one_range_query_serves_every_series_of_a_rule(tmp_path: Path) -> None:
-    store = await SqliteStorage.open(tmp_path / "m.db", RetentionSettings())
-    try:
-        now = now_ms()
-        await store.write(
-            [
-                Sample("host_cpu_usage_percent", make_labels({"host": h, "job": "j"}), v, now - 500)
-                for h, v in (("a", 10.0), ("b", 99.0), ("c", 50.0))
-            ]
-        )
-        cpu = rule(threshold=80.0, severity=Severity.CRITICAL, reduce="last")
-        (series,) = await RuleQueries().series(store, [cpu], now)
-        assert isinstance(series, list)
-        found = observe(cpu, series, Thresholds())
-        assert sorted((dict(o.series_labels)["host"], o.active) for o in found) == [
-            ("a", False),
-            ("b", True),
-            ("c", False),
+async def test_one_range_query_serves_every_series_of_a_rule(store: SqliteStorage) -> None:
+    now = now_ms()
+    await store.write(
+        [
+            Sample("host_cpu_usage_percent", make_labels({"host": h, "job": "j"}), v, now - 500)
+            for h, v in (("a", 10.0), ("b", 99.0), ("c", 50.0))
         ]
-        assert all(o.alert == "CpuHigh" for o in found)
-    finally:
-        await store.close()
+    )
+    cpu = rule(threshold=80.0, severity=Severity.CRITICAL, reduce="last")
+    (series,) = await RuleQueries().series(store, [cpu], now)
+    assert isinstance(series, list)
+    found = observe(cpu, series, Thresholds())
+    assert sorted((dict(o.series_labels)["host"], o.active) for o in found) == [
+        ("a", False),
+        ("b", True),
+        ("c", False),
+    ]
+    assert all(o.alert == "CpuHigh" for o in found)
 
 
 def test_rules_over_one_metric_share_a_query_on_their_common_matchers() -> None:
