@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.rollup import catch_up, run_rollups
+from collector.rollup import run_rollups
 from collector.storage.sqlite import SqliteStorage
+from collector.storage.sqlite.catchup import catch_up
 from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError

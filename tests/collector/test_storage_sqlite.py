@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.rollup import catch_up
 from collector.storage.sqlite import SqliteStorage
+from collector.storage.sqlite.catchup import catch_up
 from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.selector import Selector, parse_selector
 from fleetpulse.core.storage import RangeQuery, StorageError
@@ -186,8 +186,6 @@ print(json.dumps({"reads": reads, "errors": errors, "last": last, "went_back": w
 async def test_a_reader_process_works_through_writes_and_rollups(
     store: SqliteStorage, tmp_path: Path
 ) -> None:
-    from collector.rollup import catch_up
-
     await store.write([Sample("up", WEB, 1.0, now_ms() - 3 * 3_600_000)])
     stop = tmp_path / "stop"
     reader = await asyncio.create_subprocess_exec(
@@ -338,7 +336,7 @@ async def test_reads_in_flight_together_each_get_their_own_answer(store: SqliteS
 async def test_a_failing_read_in_a_batch_fails_alone() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from collector.storage.sqlite import ReadBatcher
+    from collector.storage.sqlite.reads import ReadBatcher
 
     def boom() -> int:
         raise ValueError("bad read")
