@@ -85,3 +85,36 @@ def healthcheck_command(instructions: list[Instruction]) -> list[str]:
     _, sep, command = check.args.partition("CMD ")
     assert sep, f"line {check.line}: HEALTHCHECK without CMD"
     return Instruction(check.line, "CMD", command).exec_form()
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """The instructions from one FROM to the next; `name` is its `AS` name, if any."""
+
+    base: str
+    name: str | None
+    steps: list[Instruction]
+
+
+def stages(instructions: list[Instruction]) -> list[Stage]:
+    out: list[Stage] = []
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            words = ins.args.split()
+            assert len(words) in (1, 3) and (len(words) == 1 or words[1].upper() == "AS"), ins
+            out.append(Stage(words[0], words[2] if len(words) == 3 else None, []))
+        elif out:
+            out[-1].steps.append(ins)
+    return out
+
+
+def global_args(instructions: list[Instruction]) -> dict[str, str | None]:
+    """The ARGs before the first FROM (those FROM lines may use), with their defaults."""
+    values: dict[str, str | None] = {}
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            break
+        if ins.keyword == "ARG":
+            key, sep, value = ins.args.partition("=")
+            values[key] = value if sep else None
+    return values
