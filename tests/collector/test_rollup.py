@@ -3,6 +3,7 @@ by hand, plus rates across a counter reset, expiry and a restart in the middle."
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
 from fleetpulse.core.tiers import DAY_MS, HOUR_MS, RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.poll import eventually
 
 WEB = make_labels({"host": "web-1", "job": "fleetpulse"})
 QUARTER = 15 * 60_000
@@ -44,7 +46,9 @@ async def open_store(path: Path, retention: RetentionSettings | None = None) -> 
     return await SqliteStorage.open(path, retention or RetentionSettings())
 
 
-def rows(path: Path, table: str, metric: str) -> dict[int, tuple[float | None, ...]]:
+def rows(path: Path, table: str, metric: str) -> dict[int, tuple[Any, ...]]:
+    """Each period's row; the cells (float or None) are Any, as tests compare them with
+    pytest.approx."""
     with sqlite3.connect(path) as conn:
         return {
             int(r[0]): tuple(r[1:])
@@ -145,7 +149,8 @@ async def test_rate_queries_never_go_negative_across_a_reset(tmp_path: Path) -> 
     assert rates[D0 + 10 * HOUR_MS] == pytest.approx(210 / 3600)
     daily_step = await store.query_range(RangeQuery(selector, D0, D0 + DAY_MS - 1, DAY_MS, "rate"))
     day0_rate = (3 * 60 / 900 + 22 * 4 * 60 / 900 + 4 * 210 / 3600) / 95
-    assert daily_step.series[0].points == [(D0, pytest.approx(day0_rate))]
+    ((day0, rate),) = daily_step.series[0].points
+    assert day0 == D0 and rate == pytest.approx(day0_rate)
     # value aggregates of a counter on a rollup tier read its `last`
     lasts = await store.query_range(RangeQuery(selector, D0, D0 + 2 * HOUR_MS - 1))
     assert lasts.series[0].points == [(D0, 180.0), (D0 + HOUR_MS, 420.0)]
@@ -244,10 +249,7 @@ async def test_the_scheduler_rolls_up_on_its_own_and_skips_stores_without_rollup
     store = await open_store(path, RetentionSettings(raw=30 * 86400.0))
     await store.write(simulated_days())
     task = asyncio.create_task(run_rollups(store, every=0.05))
-    for _ in range(600):  # poll for up to 30 s
-        if count_rows(path, "daily") >= 4:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: count_rows(path, "daily") >= 4, "the daily rows", within=30)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await store.close()

@@ -7,11 +7,10 @@ answers queries with annotated CSV built from the tables each test hands it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,20 +32,13 @@ from tests.support.influx_recorder import (
     rfc3339,
     series_table,
 )
+from tests.support.poll import eventually
 
 HOUR_MS = 3_600_000
 RETENTION = RetentionSettings()
 
 
-@pytest.fixture
-async def recorder() -> AsyncIterator[InfluxRecorder]:
-    server = InfluxRecorder()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def settings_for(url: str, **overrides: object) -> InfluxSettings:
+def settings_for(url: str, **overrides: Any) -> InfluxSettings:
     fast = InfluxSettings(
         url=url,
         token=TOKEN,
@@ -58,20 +50,11 @@ def settings_for(url: str, **overrides: object) -> InfluxSettings:
         retry_interval=0.02,
         max_retry_delay=0.2,
     )
-    return dataclasses.replace(fast, **overrides)  # type: ignore[arg-type]
+    return dataclasses.replace(fast, **overrides)
 
 
-async def open_store(url: str, spool: Path, **overrides: object) -> InfluxStorage:
+async def open_store(url: str, spool: Path, **overrides: Any) -> InfluxStorage:
     return await InfluxStorage.open(settings_for(url, **overrides), RETENTION, spool)
-
-
-async def eventually(check: Callable[[], bool], what: str, within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def sample(i: int, host: str = "web-1") -> Sample:

@@ -5,6 +5,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ def disk(mount: str, host: str = "web-1") -> tuple[tuple[str, str], ...]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+    """The shared fixture's store, but in a data folder that does not exist yet, as a first
+    `fleetpulse collector --data-dir data` finds it."""
     storage = await SqliteStorage.open(tmp_path / "data" / "metrics.db", RetentionSettings())
     yield storage
     await storage.close()
@@ -290,7 +293,7 @@ async def test_equal_label_tuples_that_are_different_objects_are_one_series(
     """The writer's cache is keyed by the labels' value: equal copies are one series."""
     t = now_ms()
     first = make_labels({"host": "web-1", "job": "fleetpulse", "mode": "idle"})
-    copy = tuple(tuple(pair) for pair in first)  # equal, but distinct objects
+    copy = tuple((key, value) for key, value in first)  # equal, but distinct objects
     assert copy == first and copy is not first
     await store.write(
         [Sample("cpu_total", first, 1.0, t - 2), Sample("cpu_total", copy, 2.0, t - 1)]
