@@ -145,16 +145,11 @@ async def stop(proc: asyncio.subprocess.Process) -> tuple[str, str]:
 
 
 async def test_collector_on_influxdb_sets_up_org_buckets_and_tasks_at_start(
-    tmp_path: Path,
+    tmp_path: Path, recorder: InfluxRecorder
 ) -> None:
-    recorder = InfluxRecorder()
-    await recorder.start()
-    try:
-        proc = await start(tmp_path, "-c", str(influx_config(tmp_path, recorder.url)))
-        text = await banner(proc)
-        _, err = await stop(proc)
-    finally:
-        await recorder.stop()
+    proc = await start(tmp_path, "-c", str(influx_config(tmp_path, recorder.url)))
+    text = await banner(proc)
+    _, err = await stop(proc)
     assert "influx    setup ok (6 created or updated)" in text, text + err
     assert sorted(b["name"] for b in recorder.buckets.values()) == [
         "fleetpulse",
