@@ -42,7 +42,7 @@ from aiohttp import web  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from bench.parse import best_rate, ours, prometheus_client, synthetic_body, workloads  # noqa: E402
-from collector.service import Collector  # noqa: E402
+from collector.scrapers import Scrapers  # noqa: E402
 from collector.settings import ScrapeSettings, TargetSettings  # noqa: E402
 from collector.storage.settings import SqliteSettings  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
@@ -115,7 +115,7 @@ async def run_ours(
             Path(tmp) / "metrics.db", RetentionSettings(), flush_interval=linger
         )
         registry = CollectorRegistry()
-        collector = Collector(store, registry)
+        collector = Scrapers(store, registry)
         await collector.start(resolved)
 
         def written() -> float:

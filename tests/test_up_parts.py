@@ -59,7 +59,7 @@ def test_up_exporter_logs_hold_its_own_lines_not_the_collectors_or_the_apis(
     assert any(m.startswith("auth failed ") and "path=/metrics" in m for m in messages), messages
     assert not any("path=/api/v1/hosts" in m for m in messages), messages
     # the process' own log (stderr) still has every part's lines
-    assert "collector.service: target added" in err
+    assert "collector.scrapers: target added" in err
     assert "fleetpulse.core.httpauth: auth failed" in err and "path=/api/v1/hosts" in err
     assert code == 0, err
 

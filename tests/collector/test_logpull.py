@@ -18,7 +18,7 @@ from collector.api import error_middleware
 from collector.api_context import CONTEXT, ApiContext
 from collector.api_logs import add_log_routes as add_api_log_routes
 from collector.logpull import LOG_CONTENT_TYPE, LogCursors, PullHealth, logs_url, pull_logs
-from collector.service import Collector
+from collector.scrapers import Scrapers
 from collector.settings import ScrapeSettings, TargetSettings
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import Target, resolve_target
@@ -267,9 +267,9 @@ class ForeignTarget:
 async def scrape_foreign(
     tmp_path: Path, store: SqliteStorage, server: ForeignTarget, after_logs: int
 ) -> None:
-    """Run a real Collector against `server` until it was scraped 5 times after its /logs
+    """Run the real scrape loops against `server` until it was scraped 5 times after its /logs
     was asked `after_logs` times (a deadline, not a duration)."""
-    collector = Collector(store, CollectorRegistry(), log_cursors=LogCursors(tmp_path / "c.json"))
+    collector = Scrapers(store, CollectorRegistry(), log_cursors=LogCursors(tmp_path / "c.json"))
     async with serve_app(server.app) as base:
         settings = TargetSettings(url=f"{base}/metrics", host="node", interval=0.2, timeout=0.2)
         await collector.start([resolve_target(settings, ScrapeSettings())])

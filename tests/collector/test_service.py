@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector.service import Collector, RunningCollector, start_collector
+from collector.scrapers import Scrapers
+from collector.service import RunningCollector, start_collector
 from collector.settings import ApiSettings, ScrapeSettings, TargetSettings
 from collector.storage.settings import SqliteSettings
 from collector.storage.sqlite import SqliteStorage
@@ -169,14 +170,14 @@ async def test_file_sd_targets_come_and_go_without_a_restart(tmp_path: Path) -> 
             await wait_for_ups(store, now_ms(), {"from-file-b"}, 2)
             (sd / "a.yaml").unlink()
             for _ in range(600):
-                if [t.host for t in running.collector.targets] == ["from-file-b"]:
+                if [t.host for t in running.scrapers.targets] == ["from-file-b"]:
                     break
                 await asyncio.sleep(0.05)
-            assert [t.host for t in running.collector.targets] == ["from-file-b"]
+            assert [t.host for t in running.scrapers.targets] == ["from-file-b"]
             # a broken edit keeps the last good list
             (sd / "b.json").write_text("[{")
             await asyncio.sleep(0.3)  # a few refreshes; the assertion is that nothing changed
-            assert [t.host for t in running.collector.targets] == ["from-file-b"]
+            assert [t.host for t in running.scrapers.targets] == ["from-file-b"]
 
 
 async def test_a_shard_scrapes_only_its_share(tmp_path: Path) -> None:
@@ -190,7 +191,7 @@ async def test_a_shard_scrapes_only_its_share(tmp_path: Path) -> None:
             store = await SqliteStorage.open(tmp_path / f"{index}.db", RetentionSettings())
             config = Config(scrape=scrape, api=ApiSettings(listen=Listen("127.0.0.1", 0)))
             running = await start_collector(config.collector, store, tmp_path, shard=(index, 3))
-            hosts.append(sorted(t.host for t in running.collector.targets))
+            hosts.append(sorted(t.host for t in running.scrapers.targets))
             await running.stop()
             await store.close()
     assert sorted(h for shard in hosts for h in shard) == sorted(t.host for t in targets)
@@ -200,7 +201,7 @@ async def test_stop_writes_what_is_still_queued(tmp_path: Path) -> None:
     async with collector(tmp_path, ScrapeSettings()) as (running, store):
         t = now_ms()
         for i in range(5):
-            await running.collector.write(
+            await running.scrapers.write(
                 [
                     Sample("queued", (("host", "q"),), float(j), t - 10_000 + j)
                     for j in range(i * 100, i * 100 + 100)
@@ -275,7 +276,7 @@ async def test_the_collector_lingers_only_while_a_target_is_scraped_twice_within
         store = await SqliteStorage.open(
             tmp_path / "metrics.db", RetentionSettings(), flush_interval=2.0
         )
-        collector = Collector(store, CollectorRegistry())
+        collector = Scrapers(store, CollectorRegistry())
         scrape = ScrapeSettings(interval=15.0, timeout=5.0)
         slow = resolve_target(TargetSettings(url=f"{base}/metrics", host="slow"), scrape)
         try:

@@ -1,5 +1,5 @@
-"""Soak: many synthetic targets at a 1 s interval, scraped by the real Collector into a real
-SQLite store for a bounded time. No more than 1% of scrape slots may be missed, and resident
+"""Soak: many synthetic targets at a 1 s interval, scraped by the real scrape loops into a
+real SQLite store for a bounded time. No more than 1% of scrape slots may be missed, and resident
 memory must stay flat after the warm-up.
 
 Sizes: 200 targets, 1 s interval, 60 s measured after a 5 s warm-up (the issue's figures;
@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector.service import Collector
+from collector.scrapers import Scrapers
 from collector.storage.sqlite import SqliteStorage
 from collector.targets import Target
 from fleetpulse.core.samples import make_labels
@@ -81,7 +81,7 @@ async def test_soak_misses_under_one_percent_of_slots_and_memory_stays_flat(
     tmp_path: Path, targets_base: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
-    collector = Collector(store, CollectorRegistry())
+    collector = Scrapers(store, CollectorRegistry())
     targets = [soak_target(targets_base, i) for i in range(TARGETS)]
     await collector.start(targets)
     try:
