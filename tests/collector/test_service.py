@@ -4,7 +4,7 @@ a real SQLite store, file_sd changes without a restart and the collector's own /
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from collector.service import RunningCollector, start_collector
 from collector.settings import ApiSettings, ScrapeSettings, TargetSettings
 from collector.storage.settings import SqliteSettings
 from collector.storage.sqlite import SqliteStorage
-from collector.storage.writequeue import DEFAULT_WRITE_BATCH, LINGER_WRITE_BATCH, WriteQueue
+from collector.storage.writequeue import DEFAULT_WRITE_BATCH, LINGER_WRITE_BATCH
 from collector.targets import resolve_target
 from exporter.service import start_exporter
 from exporter.settings import ExporterSettings, SourceSettings
@@ -212,61 +212,6 @@ async def test_stop_writes_what_is_still_queued(tmp_path: Path) -> None:
         assert latest.value == 499.0
         result = await store.query_range(RangeQuery(Selector("queued"), t - 20_000, t))
         assert len(result.series[0].points) == 500
-
-
-class RecordingStore:
-    """Only what the write queue calls: each write's sample count, in order."""
-
-    def __init__(self) -> None:
-        self.writes: list[int] = []
-        self.wrote = asyncio.Event()
-
-    async def write(self, samples: Sequence[Sample]) -> None:
-        self.writes.append(len(samples))
-        self.wrote.set()
-
-
-def queued(count: int, start: int = 0) -> list[Sample]:
-    return [Sample("m", (("host", "h"),), 1.0, start + n) for n in range(count)]
-
-
-async def test_a_lingering_queue_writes_two_scrapes_at_once_and_flushes_on_demand() -> None:
-    store = RecordingStore()
-    queue = WriteQueue(store.write, linger=60.0, batch=1000)
-    writer = asyncio.create_task(queue.run())
-    try:
-        await queue.put(queued(400))
-        await queue.put(queued(400, 400))
-        await asyncio.sleep(0.2)  # the writer ran meanwhile; the linger (60 s) holds it
-        assert store.writes == [] and queue.pending_samples == 800
-
-        await queue.put(queued(400, 800))  # the batch (1,000) is full: the linger ends
-        async with asyncio.timeout(10):
-            await store.wrote.wait()
-            await queue.drained()
-        assert store.writes == [800, 400], "whole scrapes, at most a batch per write"
-
-        await queue.put(queued(10, 2000))
-        async with asyncio.timeout(10):  # far less than the linger: drained() does not wait
-            await queue.drained()
-        assert store.writes == [800, 400, 10]
-    finally:
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
-
-
-async def test_a_scrape_loop_waiting_for_room_ends_the_linger() -> None:
-    store = RecordingStore()
-    queue = WriteQueue(store.write, max_pending=100, linger=60.0, put_wait=60.0)
-    writer = asyncio.create_task(queue.run())
-    try:
-        await queue.put(queued(100))
-        async with asyncio.timeout(10):  # far less than the linger and than put_wait
-            await queue.put(queued(50, 100))  # no room: it waits for the writer
-        assert store.writes == [100] and queue.dropped["queue_full"] == 0
-    finally:
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
 
 
 async def test_the_collector_lingers_only_while_a_target_is_scraped_twice_within_it(
