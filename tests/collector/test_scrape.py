@@ -4,7 +4,6 @@ import asyncio
 import dataclasses
 import logging
 import re
-import time
 
 import aiohttp
 import pytest
@@ -16,6 +15,7 @@ from collector.targets import Target, resolve_target
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import Sample, label_value
 from fleetpulse.core.site import start_site
+from tests.support.poll import eventually
 from tests.support.servers import (
     Handler,
     closed_port,
@@ -107,6 +107,9 @@ async def test_dead_target_never_delays_the_others_schedule() -> None:
     async def sink(samples: list[Sample]) -> None:
         written.extend(samples)
 
+    def ups_of(host: str) -> list[Sample]:
+        return [s for s in written if s.name == "up" and label_value(s.labels, "host") == host]
+
     async with (
         serve({"/good": static_exposition(GOOD), "/slow": hanging(30)}) as base,
         aiohttp.ClientSession() as session,
@@ -120,17 +123,15 @@ async def test_dead_target_never_delays_the_others_schedule() -> None:
             ),
         ]
         tasks = [asyncio.create_task(loop.run()) for loop in loops]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            ups = [s for s in written if s.name == "up" and label_value(s.labels, "host") == "good"]
-            if len(ups) >= 4:
-                break
-            await asyncio.sleep(0.05)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    good = [s for s in written if s.name == "up" and label_value(s.labels, "host") == "good"]
-    slow = [s for s in written if s.name == "up" and label_value(s.labels, "host") == "slow"]
+        try:
+            await eventually(
+                lambda: len(ups_of("good")) >= 4, "four scrapes of the good target", within=10
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    good, slow = ups_of("good"), ups_of("slow")
     assert len(good) >= 4 and all(s.value == 1.0 for s in good)
     assert slow and all(s.value == 0.0 for s in slow)
     # each good scrape took its own slot (offset + k * interval): none was skipped or doubled

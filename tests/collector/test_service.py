@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -95,8 +96,8 @@ async def test_good_targets_with_auth_and_tls_scrape_while_bad_ones_get_up_zero(
     try:
         async with serve(routes) as base:
 
-            def t(url: str, host: str, **extra: object) -> TargetSettings:
-                return TargetSettings(url=url, host=host, **extra)  # type: ignore[arg-type]
+            def t(url: str, host: str, **extra: Any) -> TargetSettings:
+                return TargetSettings(url=url, host=host, **extra)
 
             targets = (
                 t(secure.url, "secure", bearer_token="tok", tls_ca_file=tls.cert_file),
