@@ -50,6 +50,7 @@ from fleetpulse.core.storage import (
     COUNTER_AGGREGATES,
     Event,
     LatestValue,
+    MaintenanceReport,
     RangeQuery,
     RangeResult,
     StorageError,
@@ -243,8 +244,9 @@ class InfluxStorage:
     def observe_writes(self, observer: WriteObserver) -> None:
         self._observer = observer
 
-    async def maintain(self, now_ms: int) -> None:
-        """Flux tasks roll InfluxDB up and bucket retention expires it."""
+    async def maintain(self, now_ms: int) -> MaintenanceReport | None:
+        """None: Flux tasks roll InfluxDB up and bucket retention expires it."""
+        return None
 
     async def write_events(self, measurement: str, events: Sequence[Event]) -> None:
         tier = EVENT_TIER.get(measurement)

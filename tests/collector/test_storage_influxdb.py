@@ -505,3 +505,35 @@ def test_batch_and_spool_knobs_load_from_the_config_with_file_and_line_errors(
     assert any(m.startswith(f"{bad}:3: storage.influxdb.batch_size") for m in messages), messages
     assert any(m.startswith(f"{bad}:4: storage.influxdb.spool_max_bytes") for m in messages)
     assert any(m.startswith(f"{bad}:5: storage.influxdb.flush_interval") for m in messages)
+
+
+class CountingObserver:
+    """What the collector's /metrics learn of the writes made for `append`."""
+
+    def __init__(self) -> None:
+        self.wrote_samples: list[int] = []
+
+    def wrote(self, samples: int, seconds: float) -> None:
+        self.wrote_samples.append(samples)
+
+    def failed(self, samples: int, seconds: float) -> None:
+        raise AssertionError("nothing fails before the batch writer")
+
+
+async def test_scraped_samples_go_straight_to_the_batch_writer_the_one_queue(
+    recorder: InfluxRecorder, tmp_path: Path
+) -> None:
+    store = await open_store(recorder.url, tmp_path / "spool", flush_interval=3600.0)
+    observer = CountingObserver()
+    store.observe_writes(observer)
+    store.pace(1.0)  # nothing to tune: batches leave every flush_interval
+    await store.append([sample(i) for i in range(7)])
+    assert observer.wrote_samples == [7]
+    assert store.stats().pending_samples == 7, "waiting in the batch writer, nowhere else"
+    await store.drain()  # nothing waits in front of the batch writer
+    assert store.stats().pending_samples == 7 and recorder.lines() == []
+    assert await store.maintain(now_ms()) is None, "Flux tasks roll InfluxDB up"
+    await store.flush()
+    assert store.stats().pending_samples == 0
+    assert [int(p.fields["value"]) for p in recorder.points()] == list(range(7))
+    await store.close()
