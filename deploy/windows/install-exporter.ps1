@@ -96,7 +96,8 @@ function Write-Config {
     $config = Join-Path $ConfigDir 'exporter.yaml'
     if (-not (Test-Path $config)) {
         @"
-# FleetPulse exporter; keys as in fleetpulse.example.yaml (exporter: section)
+# FleetPulse exporter; the keys of the exporter: section (fleetpulse init writes a commented
+# fleetpulse.yaml that lists them)
 exporter:
   listen: 0.0.0.0:$Port
   interval: 15s
