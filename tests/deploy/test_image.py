@@ -27,9 +27,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import docker.errors
 import pytest
@@ -38,7 +38,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy import compose, dockerfile, image
 from tests.deploy.cli import DEPLOY, invocation, parse
-from tests.support.docker_engine import DockerEngine, DockerSandbox, engine_or_skip
+from tests.support.docker_engine import DockerEngine, DockerSandbox
+from tests.support.poll import eventually_sync
 from tests.support.require import missing
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -49,12 +50,6 @@ MB = 1_000_000
 # the issue's target for the image; node_exporter's is ~25 MB, Telegraf's ~250 MB
 SIZE_TARGET = 200 * MB
 SECOND_NS = 1_000_000_000
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def engine() -> DockerEngine:
-    return engine_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +58,6 @@ def built(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> ima
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` until it returns something other than None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
 
 
 def get(url: str) -> str | None:
@@ -333,7 +316,9 @@ def test_agent_exporter_sees_this_host_and_the_engines_containers(
             text = get(f"http://127.0.0.1:{port}/metrics")
             return text if text and f'container="{seen.name}"' in text else None
 
-        text = eventually(exposition, 60, f"{seen.name} in the exporter's /metrics")
+        text = eventually_sync(
+            exposition, f"{seen.name} in the exporter's /metrics", within=60, every=0.5
+        )
 
         # this host's root file system: its device, with the size this host sees. The
         # exporter keeps one mountpoint per device, the shortest: /host where the engine's
@@ -367,7 +352,9 @@ def test_agent_exporter_sees_this_host_and_the_engines_containers(
             ), namespace
 
         uses_image_healthcheck(exporter)
-        eventually(lambda: health(exporter), 60, "the exporter's healthcheck")
+        eventually_sync(
+            lambda: health(exporter), "the exporter's healthcheck", within=60, every=0.5
+        )
         runs_as_the_image_user_on_a_read_only_root(exporter)
         assert exporter.attrs["HostConfig"]["CapDrop"] == ["ALL"]
 
@@ -440,9 +427,13 @@ def test_up_keeps_its_history_on_the_data_volume_across_a_restart(
             with engine.sandbox("up") as box:
                 first = run_up(box, "first", built, volume.name, config)
                 address = api_address(first)
-                before = eventually(lambda: history(address, HOST), 60, "stored points")
+                before = eventually_sync(
+                    lambda: history(address, HOST), "stored points", within=60, every=0.5
+                )
                 uses_image_healthcheck(first)
-                eventually(lambda: health(first), 60, "the healthcheck of fleetpulse up")
+                eventually_sync(
+                    lambda: health(first), "the healthcheck of fleetpulse up", within=60, every=0.5
+                )
                 runs_as_the_image_user_on_a_read_only_root(first)
                 banner = first.logs(stdout=True, stderr=False).decode()
                 assert "(/etc/fleetpulse/rules)" in banner, banner  # the image's rules
@@ -455,14 +446,18 @@ def test_up_keeps_its_history_on_the_data_volume_across_a_restart(
 
                 second = run_up(box, "second", built, volume.name, config)
                 address = api_address(second)
-                after = eventually(lambda: history(address, HOST), 60, "the API after a restart")
+                after = eventually_sync(
+                    lambda: history(address, HOST), "the API after a restart", within=60, every=0.5
+                )
                 assert {tuple(p) for p in before} <= {tuple(p) for p in after}, (before, after)
 
                 def new_points() -> list[list[float]] | None:
                     points = [p for p in history(address, HOST) or [] if p[0] > restarted_ms]
                     return points or None
 
-                eventually(new_points, 60, "a point stored after the restart")
+                eventually_sync(
+                    new_points, "a point stored after the restart", within=60, every=0.5
+                )
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 volume.remove(force=True)
