@@ -17,7 +17,7 @@ from typing import IO
 
 import pytest
 
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 
 TOKEN = "exporter-secret-token"
 
@@ -80,7 +80,7 @@ def unauthenticated_scrape(url: str) -> int:
 
 def test_an_auth_failure_on_the_exporter_reaches_logs_follow(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(TOKEN)
-    exporter_port = closed_port()
+    exporter_port = free_port()
     (tmp_path / "fleetpulse.yaml").write_text(
         "scrape: {interval: 1s, timeout: 1s}\n"
         f"exporter: {{listen: '127.0.0.1:{exporter_port}', interval: 1s,"
@@ -124,7 +124,7 @@ def test_lines_logged_while_the_collector_is_down_are_stored_when_it_returns(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "token").write_text(TOKEN)
-    exporter_port = closed_port()
+    exporter_port = free_port()
     (tmp_path / "fleetpulse.yaml").write_text(
         "scrape:\n  interval: 1s\n  timeout: 1s\n  targets:\n"
         f"    - {{url: 'http://127.0.0.1:{exporter_port}/metrics', host: agent-1,"

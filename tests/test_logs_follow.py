@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 from tests.test_logs_e2e import TOKEN, lines_of, spawn, stop, unauthenticated_scrape, wait_for
 
 
@@ -48,7 +48,7 @@ def wait_for_host(api: str, host: str) -> None:
 
 def test_logs_follow_carries_on_after_the_collector_restarts(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(TOKEN)
-    exporter_port, api_port = closed_port(), closed_port()
+    exporter_port, api_port = free_port(), free_port()
     metrics = f"http://127.0.0.1:{exporter_port}/metrics"
     api = f"http://127.0.0.1:{api_port}"
     (tmp_path / "fleetpulse.yaml").write_text(

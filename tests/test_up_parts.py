@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.poll import eventually_sync
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 from tests.test_up import start_up, stop
 
 API_TOKEN = "api-token-for-up"
@@ -29,7 +29,7 @@ def get(url: str, token: str = "") -> tuple[int, bytes]:
 def test_up_exporter_logs_hold_its_own_lines_not_the_collectors_or_the_apis(
     tmp_path: Path,
 ) -> None:
-    exporter = f"http://127.0.0.1:{closed_port()}"
+    exporter = f"http://127.0.0.1:{free_port()}"
     proc, api = start_up(
         tmp_path,
         "scrape: {interval: 1s, timeout: 1s}\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 from tests.test_up import start_up, stop
 
 CONFIG = """
@@ -66,7 +66,7 @@ def test_up_without_docker_hints_at_a_config_key_that_turns_containers_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
-    port = closed_port()
+    port = free_port()
     metrics = f"http://127.0.0.1:{port}/metrics"
     config = CONFIG + f"exporter: {{listen: '127.0.0.1:{port}', interval: 1s}}\n"
     (tmp_path / "first").mkdir()

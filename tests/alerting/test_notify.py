@@ -14,7 +14,7 @@ from fleetpulse.app.config import load_config
 from fleetpulse.core.errors import ConfigError
 from tests.alerting.recorders import HttpRecorder
 from tests.support.cli import run_cli
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 
 
 def test_a_url_apprise_refuses_is_a_config_error_with_file_and_line(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ async def test_an_apprise_config_file_delivers_to_its_tagged_urls(
 
 
 async def test_a_refused_delivery_raises_with_apprises_reason() -> None:
-    channel = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
+    channel = ChannelSettings("dead", (f"json://127.0.0.1:{free_port()}/x",))
     with pytest.raises(DeliveryFailed) as caught:
         await send_test(AlertingSettings(channels=(channel,)), "dead")
     assert "Connection refused" in str(caught.value)
@@ -91,7 +91,7 @@ async def test_a_failed_delivery_never_shows_the_channels_secrets(
 ) -> None:
     """requests quotes the URL it posted to ("Max retries exceeded with url: /hook/<token>"),
     and Apprise passes that on: the reason we log and store as an alert event must not."""
-    url = f"json://user:pa55word@127.0.0.1:{closed_port()}/hook/s3cr3t-t0ken?x=abcd1234"
+    url = f"json://user:pa55word@127.0.0.1:{free_port()}/hook/s3cr3t-t0ken?x=abcd1234"
     if from_config_file:
         (tmp_path / "apprise.yaml").write_text(f"urls:\n  - {url}\n")
         channel = ChannelSettings("dead", config=tmp_path / "apprise.yaml")
@@ -125,7 +125,7 @@ async def test_notify_test_reports_success_and_the_channels_error(
     config.write_text(
         "alerting:\n  channels:\n"
         f"    ops: ['json://127.0.0.1:{port}/ops']\n"
-        f"    dead: ['json://127.0.0.1:{closed_port()}/x']\n"
+        f"    dead: ['json://127.0.0.1:{free_port()}/x']\n"
     )
     code, out, err = await run_cli("notify", "test", "-c", str(config), "ops")
     assert code == 0, err

@@ -33,7 +33,7 @@ from fleetpulse.core.storage import ALERT_EVENTS
 from fleetpulse.core.tiers import RetentionSettings
 from tests.alerting.recorders import HttpRecorder, SmtpRecorder
 from tests.support.poll import eventually
-from tests.support.servers import closed_port, serve
+from tests.support.servers import free_port, serve
 
 THRESHOLDS = """
 thresholds:
@@ -296,7 +296,7 @@ async def test_restart_inside_cooldown_sends_no_duplicate(
 async def test_refusing_channel_does_not_delay_the_other_and_its_failure_is_recorded(
     tmp_path: Path, webhook: HttpRecorder
 ) -> None:
-    dead = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
+    dead = ChannelSettings("dead", (f"json://127.0.0.1:{free_port()}/x",))
     channels = (dead, json_channel(webhook, "live"))
     rules = cpu_rule(for_="0s", cooldown="1m")
     async with pipeline(tmp_path, rules, channels, notify_retries=2, notify_backoff=1.0) as line:

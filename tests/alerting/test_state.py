@@ -31,7 +31,7 @@ from fleetpulse.core.storage import ALERT_EVENTS, Event
 from fleetpulse.core.timeutil import now_ms
 from tests.alerting.recorders import HttpRecorder
 from tests.support.poll import eventually
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 
 
 def instance() -> AlertInstance:
@@ -248,7 +248,7 @@ async def test_a_notification_is_in_the_saved_outbox_until_its_final_outcome(
     tmp_path: Path, store: SqliteStorage
 ) -> None:
     (tmp_path / "rules.yaml").write_text(RULE.replace("for: 10s", "for: 0s"))
-    dead = ChannelSettings("dead", (f"json://127.0.0.1:{closed_port()}/x",))
+    dead = ChannelSettings("dead", (f"json://127.0.0.1:{free_port()}/x",))
     settings = AlertingSettings(
         rules=(tmp_path / "rules.yaml",),
         channels=(dead,),

@@ -13,7 +13,7 @@ from collector.storage.settings import InfluxSettings
 from fleetpulse.core.tiers import RetentionSettings
 from tests.support.cli import run_cli
 from tests.support.influx_recorder import TOKEN, InfluxRecorder
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 
 DAY = 86400.0
 
@@ -108,7 +108,7 @@ async def test_a_refused_token_is_a_clear_error(recorder: InfluxRecorder) -> Non
 
 
 async def test_an_unreachable_influxdb_is_a_clear_error() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(InfluxSetupError, match=f"cannot reach InfluxDB at {url}"):
         await ensure_influx_setup(settings_for(url), RetentionSettings())
 
@@ -148,7 +148,7 @@ async def test_cli_prints_what_it_did_and_exits_0_then_1_on_a_bad_token(
 
 
 async def test_cli_exits_1_when_influxdb_is_unreachable(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     config = write_config(tmp_path / "fleetpulse.yaml", url, TOKEN)
     code, _out, err = await run_cli("influx", "setup", "-c", str(config))
     assert code == 1

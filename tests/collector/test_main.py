@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.support.influx_recorder import TOKEN, InfluxRecorder
-from tests.support.servers import closed_port, serve, static_exposition
+from tests.support.servers import free_port, serve, static_exposition
 
 
 async def start(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
@@ -161,7 +161,7 @@ async def test_collector_on_influxdb_sets_up_org_buckets_and_tasks_at_start(
 
 
 async def test_collector_keeps_running_when_influx_setup_fails_at_start(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     proc = await start(tmp_path, "-c", str(influx_config(tmp_path, url)))
     text = await banner(proc)
     assert "influx    setup FAILED" in text, text

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from tests.collector.test_main import banner, get_json, start
 from tests.support.require import missing
-from tests.support.servers import closed_port, serve_app
+from tests.support.servers import free_port, serve_app
 
 NODE_EXPORTER = "prometheus-node-exporter"
 
@@ -30,7 +30,7 @@ async def node_exporter() -> AsyncIterator[str]:
     if binary is None:
         missing(f"{NODE_EXPORTER} is not installed (apt-get install {NODE_EXPORTER})")
     assert binary is not None
-    base = f"http://127.0.0.1:{closed_port()}"
+    base = f"http://127.0.0.1:{free_port()}"
     proc = await asyncio.create_subprocess_exec(
         binary,
         f"--web.listen-address={base.removeprefix('http://')}",

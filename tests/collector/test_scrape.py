@@ -18,8 +18,8 @@ from fleetpulse.core.site import start_site
 from tests.support.poll import eventually
 from tests.support.servers import (
     Handler,
-    closed_port,
     endless_body,
+    free_port,
     hanging,
     serve,
     static_exposition,
@@ -89,7 +89,7 @@ async def test_bad_target_gets_up_zero_with_a_reason(handler: Handler, reason: s
 
 async def test_refused_connection_gets_up_zero_and_says_so() -> None:
     async with aiohttp.ClientSession() as s:
-        result = await scrape_target(s, target(f"http://127.0.0.1:{closed_port()}/metrics"))
+        result = await scrape_target(s, target(f"http://127.0.0.1:{free_port()}/metrics"))
     assert not result.up
     assert result.reason.startswith("connection failed")
 
@@ -281,7 +281,7 @@ async def test_a_dead_target_warns_once_per_reason_then_logs_its_recovery_once(
     async def sink(samples: list[Sample]) -> None:
         pass
 
-    port = closed_port()
+    port = free_port()
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     async with aiohttp.ClientSession() as session:

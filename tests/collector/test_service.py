@@ -31,7 +31,7 @@ from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import RangeQuery
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
-from tests.support.servers import closed_port, endless_body, hanging, serve, static_exposition
+from tests.support.servers import endless_body, free_port, hanging, serve, static_exposition
 from tests.support.tls import self_signed
 
 NODE_EXPORTER = Path(__file__).resolve().parents[1] / "data" / "node_exporter.prom"
@@ -109,7 +109,7 @@ async def test_good_targets_with_auth_and_tls_scrape_while_bad_ones_get_up_zero(
                 t(f"{base}/500", "http-500"),
                 t(f"{base}/garbage", "garbage"),
                 t(f"{base}/endless", "endless"),
-                t(f"http://127.0.0.1:{closed_port()}/metrics", "refused"),
+                t(f"http://127.0.0.1:{free_port()}/metrics", "refused"),
             )
             scrape = ScrapeSettings(interval=0.5, timeout=0.4, targets=targets)
             since = now_ms()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.support.cli import run_cli
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN_CONFIG_COMMAND = "$ fleetpulse up -c broken.yaml"
@@ -48,13 +48,6 @@ async def test_readme_config_error_example_is_what_up_prints(tmp_path: Path) -> 
 def shape(text: str) -> list[str]:
     """Lines with their numbers made alike (ports, versions and counts differ per run)."""
     return [re.sub(r"\d+", "#", line.rstrip()) for line in text.splitlines()]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_readme_quick_start_banner_is_what_up_prints(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 
 from fleetpulse.app.cli import build_parser
 from fleetpulse.core.catalog import ALL
+from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -171,13 +171,6 @@ def documented_metrics() -> dict[str, set[str]]:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def exposed_names(text: str) -> set[str]:
     """Sample names, plus the family names of histograms (their samples carry suffixes)."""
     names = set()
@@ -286,7 +279,7 @@ async def test_the_dead_target_reasons_in_the_docs_are_the_ones_scrapes_give() -
     from collector.scrape import scrape_target
     from collector.settings import ScrapeSettings, TargetSettings
     from collector.targets import resolve_target
-    from tests.support.servers import closed_port, hanging, serve, static_exposition
+    from tests.support.servers import free_port, hanging, serve, static_exposition
 
     text = (REPO / "docs" / "collector.md").read_text()
     paragraph = text[text.index("A slow, dead or") :].split("\n\n")[0]
@@ -307,7 +300,7 @@ async def test_the_dead_target_reasons_in_the_docs_are_the_ones_scrapes_give() -
     }
     async with serve(handlers) as base:
         reasons = [
-            await reason_of(f"http://127.0.0.1:{closed_port()}/metrics"),
+            await reason_of(f"http://127.0.0.1:{free_port()}/metrics"),
             await reason_of(f"{base}/500"),
             await reason_of(f"{base}/garbage"),
             await reason_of(f"{base}/hangs"),

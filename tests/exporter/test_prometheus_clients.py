@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from tests.support.docker_engine import DockerSandbox
 from tests.support.require import missing
+from tests.support.servers import free_port
 
 # promtool lints an exposition with containers of the private engine; Prometheus and promtool
 # are Debian's, so the whole module belongs with the Linux engine tests
@@ -34,13 +34,6 @@ def tool(name: str) -> str:
         missing(f"{name} is not installed (Debian package `prometheus`; .ci/run installs it)")
         raise AssertionError("unreachable")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def fleetpulse(*args: str) -> list[str]:

@@ -33,7 +33,7 @@ from fleetpulse.core.httpauth import AuthSettings
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.site import start_site
 from tests.support.poll import eventually
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 from tests.support.tls import self_signed
 
 OFF = SourceSettings(enabled=False)
@@ -258,7 +258,7 @@ async def test_unreachable_tcp_engine_is_an_error_not_a_hang(
     from exporter.sources.containers import ContainerSource
 
     source = ContainerSource(
-        DockerSettings(host=f"tcp://127.0.0.1:{closed_port()}", request_timeout=2.0)
+        DockerSettings(host=f"tcp://127.0.0.1:{free_port()}", request_timeout=2.0)
     )
     try:
         with pytest.raises(Exception, match=r"(?i)connect|refused|error"):

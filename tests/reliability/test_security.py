@@ -19,7 +19,7 @@ from alerting.rules import load_rule_file
 from alerting.templates import compile_template, render
 from tests.reliability.procs import Service, start_service
 from tests.support.influx_recorder import InfluxRecorder
-from tests.support.servers import closed_port
+from tests.support.servers import free_port
 
 EXPORTER_TOKEN = "exp-SECRET-7f3a9c1e"
 API_TOKEN = "api-SECRET-0b8d2e44"
@@ -68,7 +68,7 @@ async def test_exporter_and_api_refuse_bad_credentials_and_never_echo_a_secret(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "exporter-token").write_text(EXPORTER_TOKEN + "\n")
-    exporter_port = closed_port()
+    exporter_port = free_port()
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     recorder = InfluxRecorder()
     await recorder.start()
@@ -204,7 +204,7 @@ def test_rule_file_with_an_escaping_template_loads_and_renders_nothing_internal(
 
 async def test_password_in_a_target_url_never_reaches_the_logs(tmp_path: Path) -> None:
     password = "pw-SECRET-url-77e1"
-    url = f"http://alice:{password}@127.0.0.1:{closed_port()}/metrics"
+    url = f"http://alice:{password}@127.0.0.1:{free_port()}/metrics"
     (tmp_path / "fleetpulse.yaml").write_text(
         "scrape:\n  interval: 1s\n  timeout: 1s\n"
         f"  targets: [{{url: '{url}', host: userinfo}}]\n"
@@ -231,7 +231,7 @@ async def test_failing_channel_never_shows_the_credentials_in_its_url(tmp_path: 
     password = "pw-SECRET-chan-4d2f"
     (tmp_path / "fleetpulse.yaml").write_text(
         "alerting:\n"
-        f"  channels: {{ops: ['json://alice:{password}@127.0.0.1:{closed_port()}/hook']}}\n"
+        f"  channels: {{ops: ['json://alice:{password}@127.0.0.1:{free_port()}/hook']}}\n"
     )
     code, output = await run_command(tmp_path, "notify", "test", "ops")
     assert code == 1, output

@@ -63,8 +63,9 @@ def endless_body(chunk: bytes = b"# filler line that never ends\n" * 1000) -> Ha
     return handler
 
 
-def closed_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
+def free_port() -> int:
+    """A loopback port with nothing listening (bound, then released): one to listen on, or
+    a dead target."""
     import socket
 
     with socket.socket() as sock:
