@@ -4,8 +4,11 @@ The InfluxDB async client neither batches nor retries, so this does. `add` only 
 memory; one flush task cuts batches every `flush_interval` (or as soon as `batch_size` lines
 wait), sends them, retries a failed batch `max_retries` times with exponential backoff (a
 server's Retry-After wins), then puts it in the spool. While the spool holds anything, new
-batches queue behind it, so replay keeps the order. A rejected batch (bad token, missing
-bucket, bad data) is logged, counted and dropped: retrying would never succeed.
+batches queue behind it, so replay keeps the order. A store that refuses us until an operator
+acts (a wrong or rotated token, a missing bucket) is retried like one that is down: the
+batches wait in the spool and are replayed once it answers. A batch too large for the store
+is split in halves; only data the store will never accept (a 400 naming bad points) is
+logged, counted and dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 
 from collector.storage.spool import Spool
 from fleetpulse.core.storage import StorageError, StorageUnavailable
+from fleetpulse.core.storehealth import Cause, HealthTracker
+from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +32,21 @@ MAX_RETRY_AFTER = 3600.0  # seconds; a larger Retry-After is treated as a broken
 class WriteRetryable(StorageUnavailable):
     """The store is down or overloaded; the same batch may succeed later."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, retry_after: float | None = None, cause: Cause | None = None
+    ) -> None:
+        super().__init__(message, cause)
         self.retry_after = retry_after
 
 
 class WriteRejected(StorageError):
-    """The store refused the batch for good (auth, missing bucket, bad data)."""
+    """The store refused the batch for good: data it will never accept."""
+
+
+class WriteTooLarge(StorageError):
+    """The store refused the batch for its size; smaller ones may pass."""
+
+    default_cause = Cause.TOO_LARGE
 
 
 Send = Callable[[str, list[str]], Awaitable[None]]  # (tier, lines); raises the two above
@@ -85,6 +98,7 @@ class BatchWriter:
         self.sent_lines = 0
         self.rejected_lines = 0
         self.last_error = ""
+        self.health = HealthTracker()  # the store's write health, as the sends find it
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="influx-batch-writer")
@@ -162,26 +176,61 @@ class BatchWriter:
         return min(self.settings.max_retry_delay, self.settings.retry_interval * 2.0**attempt)
 
     async def _send_once(self, tier: str, lines: list[str]) -> tuple[bool, float | None]:
-        """(done, retry_after): done when sent, or rejected for good and dropped."""
+        """(done, retry_after): done when sent, or rejected for good and dropped. A batch too
+        large is sent in halves (points are keyed by series and time, so halves sent again
+        after a later failure overwrite themselves instead of adding up)."""
         try:
             await self.send(tier, lines)
         except WriteRetryable as exc:
-            self.last_error = str(exc)
+            self._failed(exc)
             return False, exc.retry_after
-        except WriteRejected as exc:
-            self.last_error = str(exc)
-            self.rejected_lines += len(lines)
-            log.error(
-                "influxdb rejected a batch, dropped it tier=%s samples=%d "
-                "rejected_samples_total=%d error=%s",
-                tier,
-                len(lines),
-                self.rejected_lines,
-                exc,
-            )
+        except WriteTooLarge as exc:
+            if len(lines) > 1:
+                log.warning(
+                    "influxdb refused a batch as too large, splitting it tier=%s samples=%d",
+                    tier,
+                    len(lines),
+                )
+                half = len(lines) // 2
+                done, retry_after = await self._send_once(tier, lines[:half])
+                if not done:
+                    return False, retry_after
+                return await self._send_once(tier, lines[half:])
+            self._drop(tier, lines, exc)
             return True, None
+        except WriteRejected as exc:
+            self._drop(tier, lines, exc)
+            return True, None
+        self._sent()
         self.sent_lines += len(lines)
         return True, None
+
+    def _failed(self, exc: StorageError) -> None:
+        self.last_error = str(exc)
+        if self.health.write_failed(exc.cause, str(exc), now_ms()):
+            # once per outage and cause: the spooling line and the retries follow at info
+            log.error("influxdb writes failing cause=%s error=%s", exc.cause, exc)
+
+    def _sent(self) -> None:
+        ended = self.health.write_ok(now_ms())
+        if ended is not None:
+            log.warning(
+                "influxdb writes recovered cause=%s failing_for=%.0fs",
+                ended.cause,
+                (now_ms() - ended.since_ms) / 1000,
+            )
+
+    def _drop(self, tier: str, lines: list[str], exc: StorageError) -> None:
+        self.last_error = str(exc)
+        self.rejected_lines += len(lines)
+        log.error(
+            "influxdb rejected a batch, dropped it tier=%s samples=%d "
+            "rejected_samples_total=%d error=%s",
+            tier,
+            len(lines),
+            self.rejected_lines,
+            exc,
+        )
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the writer closes."""

@@ -36,6 +36,7 @@ from collector.storage.batch import (
     WriteRejected,
     WriteRetryable,
     WriteStats,
+    WriteTooLarge,
 )
 from collector.storage.influx import flux
 from collector.storage.influx.tasks import bucket_of
@@ -58,6 +59,7 @@ from fleetpulse.core.storage import (
     StorageUnavailable,
     WriteObserver,
 )
+from fleetpulse.core.storehealth import Cause, StoreHealth
 from fleetpulse.core.tiers import RetentionSettings, choose_tier, retention_ms
 from fleetpulse.core.timeutil import now_ms
 
@@ -82,14 +84,24 @@ _TAG_ESCAPE = str.maketrans(
 _BACKSLASH_BEFORE_SPECIAL = re.compile(r"\\(?=[, =]|$)")
 _STRING_FIELD_ESCAPE = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
 
-# Why a status is final, and what the operator should do about it.
-REJECTION_HINTS = {
+# What a status means and what the operator should do about it.
+STATUS_HINTS = {
     400: "the store refused the data",
     401: "the token was refused; check storage.influxdb.token",
     403: "the token may not write here; give it write access to the buckets",
     404: "bucket or org not found; run `fleetpulse influx setup` or check storage.influxdb",
     413: "the batch is too large; lower storage.influxdb.batch_size",
+    429: "InfluxDB asks us to slow down; its Retry-After is honoured",
 }
+STATUS_CAUSES = {
+    401: Cause.UNAUTHORIZED,
+    403: Cause.FORBIDDEN,
+    404: Cause.BUCKET_NOT_FOUND,
+    413: Cause.TOO_LARGE,
+    429: Cause.RATE_LIMITED,
+}
+# Refusals an operator fixes (token, permissions, bucket): writes wait in the spool meanwhile.
+HELD_STATUSES = (401, 403, 404)
 
 
 def escape_tag(text: str) -> str:
@@ -282,10 +294,17 @@ class InfluxStorage:
         except ApiException as exc:
             detail = f"influxdb write to bucket {bucket} failed: {describe_api_error(exc)}"
             status = exc.status or 0
+            hint = STATUS_HINTS.get(status, "the store refused the request")
+            cause = STATUS_CAUSES.get(status, Cause.UNREACHABLE if status >= 500 else Cause.OTHER)
+            if status in HELD_STATUSES:
+                raise WriteRetryable(
+                    f"{detail}; {hint}; writes wait in the spool until it answers", cause=cause
+                ) from None
             if status == 429 or status >= 500:
-                raise WriteRetryable(detail, retry_after_seconds(exc)) from None
-            hint = REJECTION_HINTS.get(status, "the store refused the request")
-            raise WriteRejected(f"{detail}; {hint}") from None
+                raise WriteRetryable(f"{detail}; {hint}", retry_after_seconds(exc), cause) from None
+            if status == 413:
+                raise WriteTooLarge(f"{detail}; {hint}") from None
+            raise WriteRejected(f"{detail}; {hint}", cause) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
             raise WriteRetryable(f"influxdb at {self.settings.url} unreachable: {reason}") from None
@@ -298,16 +317,32 @@ class InfluxStorage:
         except ApiException as exc:
             detail = f"influxdb query failed: {describe_api_error(exc)}"
             status = exc.status or 0
-            if status == 429 or status >= 500:
-                raise StorageUnavailable(detail) from None
-            hint = REJECTION_HINTS.get(status)
-            raise StorageError(f"{detail}; {hint}" if hint and status != 400 else detail) from None
+            if status == 400:  # our query, not the store's health
+                raise StorageError(detail) from None
+            cause = STATUS_CAUSES.get(status, Cause.UNREACHABLE if status >= 500 else Cause.OTHER)
+            hint = STATUS_HINTS.get(status)
+            error: StorageError = (
+                StorageUnavailable(detail, cause)
+                if status == 429 or status >= 500
+                else StorageError(f"{detail}; {hint}" if hint else detail, cause)
+            )
+            self._read_failed(error)
+            raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise StorageUnavailable(
-                f"influxdb at {self.settings.url} unreachable: {reason}"
-            ) from None
+            error = StorageUnavailable(f"influxdb at {self.settings.url} unreachable: {reason}")
+            self._read_failed(error)
+            raise error from None
+        if self.writer.health.read_ok() is not None:
+            log.warning("influxdb reads recovered url=%s", self.settings.url)
         return tables
+
+    def _read_failed(self, error: StorageError) -> None:
+        if self.writer.health.read_failed(error.cause, str(error), now_ms()):
+            log.error("influxdb reads failing cause=%s error=%s", error.cause, error)
+
+    def health(self) -> StoreHealth:
+        return self.writer.health.health()
 
     def _bucket(self, tier: str) -> str:
         return bucket_of(self.settings.bucket, tier)

@@ -16,6 +16,7 @@ from typing import Protocol
 from fleetpulse.core.errors import FleetPulseError
 from fleetpulse.core.samples import Labels, Sample, Series
 from fleetpulse.core.selector import Selector
+from fleetpulse.core.storehealth import Cause, StoreHealth
 
 AGGREGATES = ("mean", "min", "max", "last", "sum", "count", "rate")
 # Aggregates that only make sense on counters (`*_total`): `rate` is the non-negative per-second
@@ -25,11 +26,20 @@ COUNTER_AGGREGATES = ("rate",)
 
 
 class StorageError(FleetPulseError):
-    """The store could not do what was asked (outage, corrupt file, bad request)."""
+    """The store could not do what was asked (outage, corrupt file, bad request); `cause`
+    says why in words an operator can act on."""
+
+    default_cause = Cause.OTHER
+
+    def __init__(self, message: str, cause: Cause | None = None) -> None:
+        super().__init__(message)
+        self.cause = self.default_cause if cause is None else cause
 
 
 class StorageUnavailable(StorageError, ConnectionError):
     """The store is unreachable or overloaded; the write may be retried later."""
+
+    default_cause = Cause.UNREACHABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +142,11 @@ class Storage(Protocol):
 
     async def last_seen(self, host: str) -> int | None:
         """The time of the host's latest successful scrape (`up == 1`), in ms."""
+        ...
+
+    def health(self) -> StoreHealth:
+        """Whether this handle's writes and reads fail now, why and since when, and its
+        latest write outage (so a reader can tell missing data from a failed store)."""
         ...
 
     async def close(self) -> None: ...

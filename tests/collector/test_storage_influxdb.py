@@ -238,38 +238,91 @@ async def test_429_waits_as_long_as_retry_after_says(
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retries) == 1 and "delay=1s" in retries[0], retries  # not retry_interval 0.02s
     assert "HTTP 429" in retries[0]
+    failing = [r.getMessage() for r in caplog.records if "writes failing" in r.getMessage()]
+    assert len(failing) == 1 and "cause=rate_limited" in failing[0], failing
 
 
 @pytest.mark.parametrize(
-    ("status_cause", "hint"),
-    [("bad token", "storage.influxdb.token"), ("missing bucket", "fleetpulse influx setup")],
+    ("status", "cause", "hint"),
+    [
+        (401, "unauthorized", "storage.influxdb.token"),
+        (403, "forbidden", "write access"),
+        (404, "bucket_not_found", "fleetpulse influx setup"),
+    ],
 )
-async def test_rejected_writes_are_reported_clearly_and_not_retried(
+async def test_refused_writes_wait_in_the_spool_and_arrive_once_when_influxdb_accepts(
     recorder: InfluxRecorder,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    status_cause: str,
+    status: int,
+    cause: str,
     hint: str,
 ) -> None:
-    if status_cause == "bad token":
+    """A wrong or rotated token, a token without write access and a missing bucket are fixed
+    by an operator: nothing is dropped meanwhile, and the log and health say what to fix."""
+    if status == 401:
         recorder.token = "another-token"
+    elif status == 403:
+        recorder.fail_writes(403)
     else:
         recorder.buckets["x"] = {"id": "x", "orgID": "o", "name": "other", "retentionRules": []}
+    store = await open_store(recorder.url, tmp_path / "spool", max_retries=1)
+    await store.write([sample(i) for i in range(4)])
+    await store.flush()
+    await store.write([sample(i) for i in range(4, 6)])
+    await store.flush()
+
+    stats = store.write_stats()
+    assert (stats.rejected_samples, stats.spooled_samples) == (0, 6)
+    assert store.stats().dropped_samples == 0
+    health = store.health().as_json()
+    assert health["status"] == "degraded"
+    assert health["write"]["cause"] == cause and hint in health["write"]["error"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and f"cause={cause}" in errors[0] and hint in errors[0], errors
+    assert TOKEN not in "".join(errors) and "another-token" not in "".join(errors)
+
+    # the operator fixes it
+    recorder.token = TOKEN
+    recorder.heal()
+    recorder.buckets.clear()
+    await eventually(lambda: len(recorder.lines()) == 6 and len(store.writer.spool) == 0)
+    await store.close()
+    assert sorted(p.fields["value"] for p in recorder.points()) == [float(i) for i in range(6)]
+    assert store.health().ok
+    assert any("writes recovered" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_batch_too_large_is_split_until_influxdb_takes_it(
+    recorder: InfluxRecorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder.max_lines = 3
+    store = await open_store(recorder.url, tmp_path / "spool", batch_size=10)
+    await store.write([sample(i) for i in range(10)])
+    await store.flush()
+    await store.close()
+    assert sorted(p.fields["value"] for p in recorder.points()) == [float(i) for i in range(10)]
+    assert all(len(w.lines) <= 3 for w in recorder.writes)
+    assert store.write_stats().rejected_samples == 0
+    assert any("too large, splitting" in r.getMessage() for r in caplog.records)
+
+
+async def test_points_influxdb_will_never_accept_are_dropped_counted_and_logged(
+    recorder: InfluxRecorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder.fail_writes(400, times=1)
     store = await open_store(recorder.url, tmp_path / "spool", max_retries=5)
     await store.write([sample(i) for i in range(4)])
     await store.flush()
     await store.write([sample(i) for i in range(4, 6)])
     await store.flush()
     await store.close()
-
-    assert recorder.write_attempts == 2  # one per batch, never retried
-    assert store.stats().dropped_samples == 6  # what the collector's /metrics reports
-    stats = store.write_stats()
-    assert (stats.rejected_samples, stats.spooled_samples) == (6, 0)
-    assert hint in stats.last_error
+    assert recorder.write_attempts == 2  # the refused batch is never retried
+    assert store.stats().dropped_samples == 4
+    assert len(recorder.lines()) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 2 and all("rejected" in e and hint in e for e in errors), errors
-    assert TOKEN not in "".join(errors) and "another-token" not in "".join(errors)
+    assert len(errors) == 1 and "rejected a batch, dropped it" in errors[0], errors
+    assert "HTTP 400" in errors[0]
 
 
 async def test_a_bad_token_fails_queries_with_a_clear_error(

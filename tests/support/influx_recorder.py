@@ -194,6 +194,7 @@ class InfluxRecorder:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_fault: Fault | None = None
     write_attempts: int = 0
+    max_lines: int | None = None  # a larger write is refused with 413, as a body size limit
     answer: QueryAnswer = lambda text: []
     port: int = 0
     _runner: web.AppRunner | None = None
@@ -311,6 +312,8 @@ class InfluxRecorder:
         if bucket not in {b["name"] for b in self.buckets.values()} and self.buckets:
             return self._error(404, "not found", f'bucket "{bucket}" not found')
         body = await self._body(request)
+        if self.max_lines is not None and body.count(b"\n") + 1 > self.max_lines:
+            return self._error(413, "request too large", "request entity too large")
         self.writes.append(
             WriteRequest(
                 org=request.query.get("org", ""),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from collector.storage.sqlite.schema import TABLE_OF_TIER
+from collector.storage.sqlite.schema import TABLE_OF_TIER, rollback
 from fleetpulse.core.storage import AGENT_LOGS
 from fleetpulse.core.tiers import ROLLUP_TIERS, TIER_BY_NAME, RetentionSettings, retention_ms
 
@@ -107,7 +107,7 @@ def roll_up(conn: sqlite3.Connection, tier: str, start_ms: int) -> int:
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return rows
 
@@ -154,6 +154,6 @@ def expire(
         deleted["series"] = len(gone)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return deleted, gone

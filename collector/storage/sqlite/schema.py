@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import suppress
 from pathlib import Path
 
 from fleetpulse.core.samples import Labels
@@ -72,3 +73,12 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of the transaction. SQLite rolls a transaction back by itself
+    on some errors (a full disk: SQLITE_FULL), and a ROLLBACK then fails with "no transaction
+    is active": that error must not replace the one that says why the write failed."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

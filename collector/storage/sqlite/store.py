@@ -20,6 +20,7 @@ from typing import TypeVar
 from collector.storage.sqlite import queries
 from collector.storage.sqlite import rollup as rollups
 from collector.storage.sqlite.catchup import catch_up
+from collector.storage.sqlite.failures import storage_error
 from collector.storage.sqlite.queries import SelectorQueries
 from collector.storage.sqlite.reads import ReadBatcher
 from collector.storage.sqlite.schema import SCHEMA, connect
@@ -40,6 +41,7 @@ from fleetpulse.core.storage import (
     StorageUnavailable,
     WriteObserver,
 )
+from fleetpulse.core.storehealth import Cause, HealthTracker, StoreHealth
 from fleetpulse.core.tiers import RetentionSettings, choose_tier
 from fleetpulse.core.timeutil import now_ms
 
@@ -74,6 +76,7 @@ class SqliteStorage:
         self._local = threading.local()
         self._series = SeriesIds()  # the writer thread's
         self._selected = SelectorQueries()  # the reader thread's
+        self._health = HealthTracker()
 
     @classmethod
     async def open(
@@ -81,7 +84,7 @@ class SqliteStorage:
     ) -> SqliteStorage:
         store = cls(path, retention, flush_interval=flush_interval)
         try:
-            await store._run(store._writer, store._create_schema)
+            await store._run(store._writer, store._create_schema, writes=True)
         except BaseException:
             await store.close()
             raise
@@ -97,26 +100,64 @@ class SqliteStorage:
             self._local.conn = conn
         return conn
 
-    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+    async def _run(
+        self, pool: ThreadPoolExecutor, fn: Callable[[], T], *, writes: bool = False
+    ) -> T:
+        """`fn` on the writer's or the reader's thread; with `writes`, its outcome is the
+        write health (`health()`), else the read health (the writer's own reads, such as
+        watermarks, say nothing about whether writes work, and are not tracked)."""
         loop = asyncio.get_running_loop()
+        tracked = writes or pool is self._readers
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # arrives as the thread finishes, and a stopping service would then run on
             async with asyncio.timeout(self.timeout):
                 if pool is self._readers:
-                    return await self._read_batches.submit(loop, fn)
-                return await loop.run_in_executor(pool, fn)
+                    result = await self._read_batches.submit(loop, fn)
+                else:
+                    result = await loop.run_in_executor(pool, fn)
         except TimeoutError:
-            raise StorageUnavailable(
-                f"sqlite store {self.path} did not answer within {self.timeout:g}s"
-            ) from None
-        except sqlite3.OperationalError as exc:
-            raise StorageUnavailable(f"sqlite store {self.path}: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(
-                f"sqlite store {self.path} is damaged or not a database: {exc}; "
-                "move it aside to start a fresh one"
-            ) from exc
+            error: StorageError = StorageUnavailable(
+                f"sqlite store {self.path} did not answer within {self.timeout:g}s: another "
+                "process may hold a lock on it, or its disk has stalled",
+                Cause.TIMEOUT,
+            )
+        except (sqlite3.Error, OSError) as exc:
+            error = storage_error(exc, self.path)
+            if tracked:
+                self._failed(error, writes)
+            raise error from exc
+        else:
+            if tracked:
+                self._succeeded(writes)
+            return result
+        if tracked:
+            self._failed(error, writes)
+        raise error
+
+    def _failed(self, error: StorageError, writes: bool) -> None:
+        record = self._health.write_failed if writes else self._health.read_failed
+        if record(error.cause, str(error), now_ms()):
+            # once per outage (and when its cause changes), not once per batch
+            log.error(
+                "sqlite store %s failing cause=%s error=%s",
+                "writes" if writes else "reads",
+                error.cause,
+                error,
+            )
+
+    def _succeeded(self, writes: bool) -> None:
+        ended = self._health.write_ok(now_ms()) if writes else self._health.read_ok()
+        if ended is not None:
+            log.warning(
+                "sqlite store %s recovered cause=%s failing_for=%.0fs",
+                "writes" if writes else "reads",
+                ended.cause,
+                (now_ms() - ended.since_ms) / 1000,
+            )
+
+    def health(self) -> StoreHealth:
+        return self._health.health()
 
     def _create_schema(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +168,9 @@ class SqliteStorage:
     async def write(self, samples: Sequence[Sample]) -> None:
         if samples:
             await self._run(
-                self._writer, lambda: write_samples(self._conn(), self._series, samples)
+                self._writer,
+                lambda: write_samples(self._conn(), self._series, samples),
+                writes=True,
             )
 
     async def append(self, samples: Sequence[Sample]) -> None:
@@ -162,7 +205,9 @@ class SqliteStorage:
         if measurement not in EVENT_MEASUREMENTS:
             raise StorageError(f"unknown event measurement {measurement!r}")
         if events:
-            await self._run(self._writer, lambda: write_events(self._conn(), measurement, events))
+            await self._run(
+                self._writer, lambda: write_events(self._conn(), measurement, events), writes=True
+            )
 
     # -- reads --------------------------------------------------------------------------
 
@@ -211,7 +256,9 @@ class SqliteStorage:
     async def rollup(self, tier: str, start_ms: int) -> int:
         """Roll the period starting at `start_ms` up into `tier` and move the tier's watermark
         past it, in one transaction. Idempotent: rows are keyed by (series, period start)."""
-        return await self._run(self._writer, lambda: rollups.roll_up(self._conn(), tier, start_ms))
+        return await self._run(
+            self._writer, lambda: rollups.roll_up(self._conn(), tier, start_ms), writes=True
+        )
 
     async def expire(self, now_ms: int) -> dict[str, int]:
         """Delete what is past each tier's retention (never source rows a rollup has not read
@@ -222,7 +269,7 @@ class SqliteStorage:
             self._series.forget_ids(gone)  # their ids may be reused
             return deleted
 
-        return await self._run(self._writer, expire_sync)
+        return await self._run(self._writer, expire_sync, writes=True)
 
     async def close(self) -> None:
         if self._queue_task is not None:  # what drain() did not write by now is given up

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from collector.storage.sqlite.schema import labels_json
+from collector.storage.sqlite.schema import labels_json, rollback
 from collector.storage.sqlite.series import SeriesIds
 from fleetpulse.core.samples import Sample
 from fleetpulse.core.storage import Event
@@ -21,7 +21,7 @@ def write_samples(conn: sqlite3.Connection, series: SeriesIds, samples: Sequence
         conn.executemany("INSERT OR REPLACE INTO raw (series_id, ts, value) VALUES (?, ?, ?)", rows)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         series.forget()  # ids inserted in the rolled-back transaction are gone
         raise
 
@@ -46,5 +46,6 @@ def write_events(conn: sqlite3.Connection, measurement: str, events: Sequence[Ev
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
+

@@ -1,0 +1,87 @@
+"""What a failed SQLite call means for an operator: its cause and what to do next.
+
+SQLite reports a full disk, a read-only file system and a file it may not write with codes
+(`sqlite_errorcode`); the folder's mount flags tell a read-only file system from a file the
+user may not write, which SQLite reports alike (SQLITE_READONLY).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
+from fleetpulse.core.storage import StorageError, StorageUnavailable
+from fleetpulse.core.storehealth import Cause
+
+_BY_CODE = {
+    sqlite3.SQLITE_FULL: Cause.DISK_FULL,
+    sqlite3.SQLITE_READONLY: Cause.READ_ONLY,
+    sqlite3.SQLITE_PERM: Cause.PERMISSION_DENIED,
+    sqlite3.SQLITE_CANTOPEN: Cause.PERMISSION_DENIED,
+    sqlite3.SQLITE_AUTH: Cause.PERMISSION_DENIED,
+    sqlite3.SQLITE_BUSY: Cause.LOCKED,
+    sqlite3.SQLITE_LOCKED: Cause.LOCKED,
+    sqlite3.SQLITE_CORRUPT: Cause.CORRUPT,
+    sqlite3.SQLITE_NOTADB: Cause.CORRUPT,
+}
+_BY_ERRNO = {
+    errno.ENOSPC: Cause.DISK_FULL,
+    errno.EDQUOT: Cause.DISK_FULL,
+    errno.EROFS: Cause.READ_ONLY,
+    errno.EACCES: Cause.PERMISSION_DENIED,
+    errno.EPERM: Cause.PERMISSION_DENIED,
+}
+
+
+def read_only_mount(path: Path) -> bool:
+    """Whether the nearest existing folder of `path` is on a read-only file system."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def cause_of(exc: sqlite3.Error | OSError, path: Path) -> Cause:
+    if isinstance(exc, OSError):
+        cause = _BY_ERRNO.get(exc.errno or 0, Cause.OTHER)
+    else:
+        # extended codes (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_…) keep the primary in the
+        # low byte
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        cause = _BY_CODE.get(code, Cause.OTHER)
+        if cause == Cause.OTHER and code == sqlite3.SQLITE_IOERR:
+            cause = Cause.DISK_FULL if "full" in str(exc) else Cause.OTHER
+    if cause in (Cause.READ_ONLY, Cause.PERMISSION_DENIED):
+        return Cause.READ_ONLY if read_only_mount(path) else Cause.PERMISSION_DENIED
+    return cause
+
+
+_ADVICE = {
+    Cause.DISK_FULL: "the disk holding it is full; free space there (writes resume by "
+    "themselves) or shorten storage.retention",
+    Cause.READ_ONLY: "its folder is on a read-only file system; remount it read-write or "
+    "choose another --data-dir",
+    Cause.PERMISSION_DENIED: "permission denied; give the user running FleetPulse read and "
+    "write access to the file and its folder, or choose another --data-dir",
+    Cause.LOCKED: "another process holds a lock on it; run one collector per SQLite file",
+    Cause.CORRUPT: "it is damaged or not a database; move it aside to start a fresh one",
+}
+
+
+def storage_error(exc: sqlite3.Error | OSError, path: Path) -> StorageError:
+    """The StorageError to raise for `exc`: its cause, SQLite's words and what to do next.
+
+    A corrupt file is a StorageError (retrying will not help); everything else may pass by
+    itself (space freed, the lock released, the mount fixed) and is StorageUnavailable."""
+    cause = cause_of(exc, path)
+    words = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    advice = _ADVICE.get(cause)
+    message = f"sqlite store {path}: {words}" + (f"; {advice}" if advice else "")
+    if cause == Cause.CORRUPT or not isinstance(exc, sqlite3.OperationalError | OSError):
+        return StorageError(message, cause)
+    return StorageUnavailable(message, cause)

@@ -1,0 +1,98 @@
+"""The SQLite store's health on real failures: a full database (SQLite's own
+`PRAGMA max_page_count`, which makes SQLite answer SQLITE_FULL exactly as a full disk does)
+and a read-only file system (a small tmpfs this test mounts read-only, as root)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.storage import StorageUnavailable
+from fleetpulse.core.storehealth import Cause
+from fleetpulse.core.tiers import RetentionSettings
+from fleetpulse.core.timeutil import now_ms
+from tests.support.require import missing
+
+
+def samples(count: int, start: int = 0) -> list[Sample]:
+    t = now_ms()
+    return [
+        Sample("host_disk_usage_percent", make_labels({"host": f"h{i}", "job": "j"}), 1.0, t)
+        for i in range(start, start + count)
+    ]
+
+
+async def limit_pages(store: SqliteStorage, pages: int | None) -> None:
+    """Cap the writer connection's file at its current size (or lift the cap): the pragma
+    holds per connection, so it must run on the writer's thread."""
+
+    def cap() -> None:
+        conn = store._conn()
+        size = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {size if pages is None else pages}")
+
+    await store._run(store._writer, cap)
+
+
+async def test_a_full_database_names_its_cause_once_and_recovers_by_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+    try:
+        await store.write(samples(10))
+        await limit_pages(store, None)
+        for attempt in range(3):
+            with pytest.raises(StorageUnavailable) as failed:
+                await store.write(samples(5000, start=1000 * (attempt + 1)))
+            assert failed.value.cause == Cause.DISK_FULL
+            # SQLite rolled the transaction back itself; the ROLLBACK after it must not
+            # replace the reason
+            assert "database or disk is full" in str(failed.value)
+            assert "no transaction is active" not in str(failed.value)
+        health = store.health()
+        assert health.write is not None and health.write.cause == Cause.DISK_FULL
+        assert health.as_json()["status"] == "degraded"
+        assert "free space" in health.as_json()["write"]["error"]
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "cause=disk_full" in errors[0], errors  # once per outage
+        assert store.health().writes_missing(health.write.since_ms, now_ms())
+
+        await limit_pages(store, 1_000_000)
+        await store.write(samples(5000, start=9000))
+        assert store.health().ok
+        outage = store.health().last_write_outage
+        assert outage is not None and outage[0] == health.write.since_ms
+        assert any("writes recovered cause=disk_full" in r.getMessage() for r in caplog.records)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs, mounted read-only (needs root and mount; else `missing`)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        missing(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+async def test_a_store_on_a_read_only_file_system_says_so_at_open(read_only_folder: Path) -> None:
+    with pytest.raises(StorageUnavailable) as failed:
+        await SqliteStorage.open(read_only_folder / "data" / "metrics.db", RetentionSettings())
+    assert failed.value.cause == Cause.READ_ONLY
+    assert "read-only file system" in str(failed.value) and "--data-dir" in str(failed.value)
