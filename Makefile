@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean vendor screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(VENV)/.installed-run
+# The console's charting library (uPlot, pinned in console/package-lock.json): `npm ci` when
+# console/static/vendor/ is missing or stale. Without npm it says so and the console starts
+# anyway, saying what is missing.
+vendor:
+	-$(PYTHON) tools/packaging/console_vendor.py
+
+run: $(VENV)/.installed-run vendor
 	$(BIN)/fleetpulse up $(ARGS)
 
 lint: $(VENV)/.installed-test
@@ -34,7 +40,7 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint vendor
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmarks print tables against peers in the same run (node_exporter, Prometheus); they

@@ -70,17 +70,21 @@ def run(args: list[str | Path], cwd: Path, timeout: float) -> subprocess.Complet
 
 
 def copy_sources(dest: Path) -> None:
-    """What the build reads: pyproject.toml, README.md and the packages pyproject includes.
-    Building from a copy keeps the build's build/ and egg-info out of the checkout, and a
-    stale build/ there out of the wheel."""
+    """What the build reads: pyproject.toml, README.md, the packages pyproject includes and
+    its in-tree build backend (tools/packaging). Building from a copy keeps the build's build/
+    and egg-info out of the checkout, and a stale build/ there out of the wheel. The console's
+    uPlot comes along if `npm ci` put it into console/static/vendor/ here; if not, the build
+    runs npm itself."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     dest.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, dest / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules")
     for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]:
         name = pattern.rstrip("*")
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(REPO / name, dest / name, ignore=ignore)
+    for backend_path in project["build-system"]["backend-path"]:
+        shutil.copytree(REPO / backend_path, dest / backend_path, ignore=ignore)
 
 
 def pip_failed(what: str, done: subprocess.CompletedProcess[str]) -> None:
@@ -189,6 +193,14 @@ def test_installed_up_runs_from_an_empty_folder_on_the_builtin_rules(
         host = local_host(api)
         # levels from the built-in thresholds.yaml
         assert {"cpu", "memory", "disk"} <= set(host["thresholds"])
+        # the console and its charting library, from the wheel
+        assert re.search(r"^  console   http://[\d.]+:\d+/$", banner, re.MULTILINE), banner
+        with urllib.request.urlopen(f"{api}/", timeout=5) as response:
+            page = response.read().decode()
+        assert '<script type="module" src="/static/app.js">' in page
+        assert 'class="missing"' not in page  # uPlot is in the wheel
+        with urllib.request.urlopen(f"{api}/static/vendor/uPlot.esm.js", timeout=5) as response:
+            assert b"export { uPlot as default }" in response.read()
     assert [p.name for p in folder.iterdir()] == ["data"]  # nothing else written here
     assert (folder / "data" / "metrics.db").is_file()
 

@@ -16,6 +16,7 @@ from collector.errors import CollectorError
 from collector.service import start_collector
 from collector.storage.factory import describe_storage_and_retention, open_storage
 from collector.storage.influx.setup import InfluxSetupError, ensure_influx_setup
+from console.routes import add_console_routes
 from fleetpulse import __version__
 from fleetpulse.app.config import Config
 from fleetpulse.core.durations import format_duration
@@ -82,13 +83,14 @@ async def serve_collector(
             storage,
             data_dir,
             thresholds=thresholds,
-            routes=[add_alert_routes],
+            routes=[add_alert_routes, add_console_routes],
             shard=shard,
         )
         running.tasks.append(asyncio.create_task(thresholds.watch(), name="thresholds-watch"))
         sharding = f", shard {shard[0]}/{shard[1]}" if shard else ""
         print(
             f"FleetPulse collector {__version__} is up\n"
+            f"  console   http://{running.api_listen}/\n"
             f"  api       http://{running.api_listen}/api/v1/hosts\n"
             f"  metrics   http://{running.api_listen}/metrics\n"
             f"  store     {describe_storage_and_retention(config.storage, config.retention, data_dir)}\n"

@@ -15,6 +15,7 @@ from alerting.engine import AlertEngine
 from collector.service import start_collector
 from collector.settings import TargetSettings
 from collector.storage.factory import describe_storage_and_retention, open_storage
+from console.routes import add_console_routes
 from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.app.collector_main import tune_gc
@@ -60,12 +61,13 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 data_dir,
                 [local],
                 lambda: engine.ruleset.thresholds,
-                routes=[add_alert_routes],
+                routes=[add_alert_routes, add_console_routes],
             )
             engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
             print(
                 f"FleetPulse {__version__} is up\n"
                 f"  exporter  http://{exporter.listen}/metrics\n"
+                f"  console   http://{collector.api_listen}/\n"
                 f"  api       http://{collector.api_listen}/api/v1/hosts\n"
                 f"  store     {describe_storage_and_retention(config.storage, config.retention, data_dir)}\n"
                 f"  targets   {collector.targets} (the local exporter + {collector.targets - 1} "
