@@ -95,7 +95,7 @@ def _shown_labels(labels: Labels) -> dict[str, str]:
     return {k: v for k, v in labels if k not in HIDDEN_LABELS}
 
 
-def _csv(host: str, series: list[Series]) -> str:
+def _csv(series: list[Series]) -> str:
     columns = sorted({k for s in series for k, _ in s.labels if k not in HIDDEN_LABELS})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -103,14 +103,18 @@ def _csv(host: str, series: list[Series]) -> str:
     for s in series:
         shown = _shown_labels(s.labels)
         cells = [shown.get(c, "") for c in columns]
+        host = label_value(s.labels, "host")
         for ts, value in s.points:
             writer.writerow([format_time(ts, millis=True), host, *cells, repr(value)])
     return buffer.getvalue()
 
 
 async def history(request: web.Request) -> web.Response:
+    """One host's history (`/api/v1/hosts/{host}/metrics/history`), or every host's
+    (`/api/v1/metrics/history`, series labelled with their host: the console's sparklines
+    ask once for the whole fleet)."""
     ctx = request.app[CONTEXT]
-    host = request.match_info["host"]
+    host = request.match_info.get("host")
     metric_text = request.query.get("metric", "")
     if not metric_text:
         raise BadParameter("metric", "required, e.g. metric=host_cpu_usage_percent")
@@ -147,14 +151,16 @@ async def history(request: web.Request) -> web.Response:
         raise BadParameter("format", "expected json or csv")
     wants_csv = output == "csv" or (not output and "text/csv" in request.headers.get("Accept", ""))
 
-    if (missing := await unknown_host(ctx.storage, host)) is not None:
-        return missing
-    query = RangeQuery(selector.with_matcher("host", host), start, end, step_ms, aggregate)
+    if host is not None:
+        if (missing := await unknown_host(ctx.storage, host)) is not None:
+            return missing
+        selector = selector.with_matcher("host", host)
+    query = RangeQuery(selector, start, end, step_ms, aggregate)
     result = await ctx.storage.query_range(query)
     if wants_csv:
-        filename = f"{host}-{selector.metric}.csv"
+        filename = f"{host or 'fleet'}-{selector.metric}.csv"
         return web.Response(
-            text=_csv(host, result.series),
+            text=_csv(result.series),
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
@@ -164,7 +170,12 @@ async def history(request: web.Request) -> web.Response:
             "metric": selector.metric,
             "tier": result.tier,
             "series": [
-                {"labels": _shown_labels(s.labels), "points": [[ts, v] for ts, v in s.points]}
+                {
+                    "labels": _shown_labels(s.labels)
+                    if host is not None
+                    else {"host": label_value(s.labels, "host"), **_shown_labels(s.labels)},
+                    "points": [[ts, v] for ts, v in s.points],
+                }
                 for s in result.series
             ],
         }
@@ -192,6 +203,7 @@ def make_api(
     app[STORAGE] = ctx.storage
     app.router.add_get("/api/v1/hosts", hosts)
     app.router.add_get("/api/v1/hosts/{host}/metrics/history", history)
+    app.router.add_get("/api/v1/metrics/history", history)
     for add_routes in routes:
         add_routes(app)
     add_log_routes(app)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
+
+from fleetpulse.core.thresholds import THRESHOLD_METRICS
 
 STATIC = Path(__file__).resolve().parent / "static"
 VENDOR = STATIC / "vendor"
@@ -36,6 +40,8 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 MISSING_MARK = "<!-- vendor -->"
+CONFIG_MARK = "<!-- config -->"
+PAGE = web.AppKey("console_page", str)  # the page's settings, as a JSON script block
 MISSING_VENDOR = (
     '<p class="missing" role="alert">The charts are missing: this installation has no copy '
     "of the charting library (uPlot) in <code>{folder}</code>. In a checkout, run "
@@ -50,6 +56,7 @@ def vendor_missing(vendor: Path = VENDOR) -> bool:
 
 async def index(request: web.Request) -> web.Response:
     page = await asyncio.to_thread((STATIC / "index.html").read_text, encoding="utf-8")
+    page = page.replace(CONFIG_MARK, request.app[PAGE])
     if await asyncio.to_thread(vendor_missing, VENDOR):
         page = page.replace(MISSING_MARK, MISSING_VENDOR.format(folder=html.escape(str(VENDOR))))
     return web.Response(
@@ -68,7 +75,17 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={**SECURITY_HEADERS, "Content-Type": content_type})
 
 
-def add_console_routes(app: web.Application) -> None:
-    """Register the console at `/` and its files at `/static/…`."""
-    app.router.add_get("/", index)
-    app.router.add_get("/static/{path:.+}", static_file)
+def console_routes(refresh: float = 15.0) -> Callable[[web.Application], None]:
+    """What registers the console at `/` and its files at `/static/…`; its pages refresh
+    every `refresh` seconds (the scrape interval)."""
+    settings = {"refresh": refresh, "metrics": THRESHOLD_METRICS}
+    # JSON inside <script> cannot end the block early once "<" is escaped
+    block = json.dumps(settings).replace("<", "\\u003c")
+    script = f'<script type="application/json" id="fleetpulse-settings">{block}</script>'
+
+    def add(app: web.Application) -> None:
+        app[PAGE] = script
+        app.router.add_get("/", index)
+        app.router.add_get("/static/{path:.+}", static_file)
+
+    return add

@@ -16,7 +16,7 @@ from collector.errors import CollectorError
 from collector.service import start_collector
 from collector.storage.factory import describe_storage_and_retention, open_storage
 from collector.storage.influx.setup import InfluxSetupError, ensure_influx_setup
-from console.routes import add_console_routes
+from console.routes import console_routes
 from fleetpulse import __version__
 from fleetpulse.app.config import Config
 from fleetpulse.core.durations import format_duration
@@ -83,7 +83,7 @@ async def serve_collector(
             storage,
             data_dir,
             thresholds=thresholds,
-            routes=[add_alert_routes, add_console_routes],
+            routes=[add_alert_routes, console_routes(config.scrape.interval)],
             shard=shard,
         )
         running.tasks.append(asyncio.create_task(thresholds.watch(), name="thresholds-watch"))

@@ -15,7 +15,7 @@ from alerting.engine import AlertEngine
 from collector.service import start_collector
 from collector.settings import TargetSettings
 from collector.storage.factory import describe_storage_and_retention, open_storage
-from console.routes import add_console_routes
+from console.routes import console_routes
 from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.app.collector_main import tune_gc
@@ -61,7 +61,7 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 data_dir,
                 [local],
                 lambda: engine.ruleset.thresholds,
-                routes=[add_alert_routes, add_console_routes],
+                routes=[add_alert_routes, console_routes(config.scrape.interval)],
             )
             engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
             print(

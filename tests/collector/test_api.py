@@ -91,6 +91,27 @@ async def test_history_json_and_csv_agree(api: tuple[str, SqliteStorage]) -> Non
     assert ctype.startswith("text/csv")
 
 
+async def test_fleet_history_answers_every_hosts_series_labelled_with_its_host(
+    api: tuple[str, SqliteStorage],
+) -> None:
+    base, _ = api
+    url = f"{base}/api/v1/metrics/history?metric=host_cpu_usage_percent&start=-1h&step=1m"
+    status, _, body = await get(url)
+    assert status == 200
+    doc = json.loads(body)
+    assert doc["host"] is None and doc["tier"] == "raw"
+    by_host = {s["labels"]["host"]: s["points"] for s in doc["series"]}
+    assert set(by_host) == {"web-1", "db-1"}
+    one = json.loads((await get(url.replace("/metrics/", "/hosts/db-1/metrics/")))[2])
+    assert by_host["db-1"] == one["series"][0]["points"]  # the same buckets as one host's
+    status, _, text = await get(url + "&format=csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert status == 200 and {r["host"] for r in rows} == {"web-1", "db-1"}
+    assert sorted(float(r["value"]) for r in rows) == sorted(
+        p[1] for points in by_host.values() for p in points
+    )
+
+
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [

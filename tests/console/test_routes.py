@@ -10,13 +10,13 @@ import pytest
 from aiohttp import web
 
 import console.routes
-from console.routes import add_console_routes, vendor_missing
+from console.routes import console_routes, vendor_missing
 from tests.support.servers import serve_app
 
 
 def console_app() -> web.Application:
     app = web.Application()
-    add_console_routes(app)
+    console_routes(refresh=2.0)(app)
     return app
 
 
@@ -35,6 +35,7 @@ async def test_the_page_is_served_at_the_root_with_headers_that_keep_it_to_its_o
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
     assert b'<script type="module" src="/static/app.js">' in body
+    assert b'id="fleetpulse-settings">{"refresh": 2.0, "metrics": {"cpu": "host_cpu' in body
 
 
 @pytest.mark.parametrize(
