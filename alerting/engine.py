@@ -5,21 +5,32 @@ Each cycle it queries the store (`query`), hands the series to the pure evaluato
 (`evaluator`), saves the instances and the outbox (`statefile`, `outbox`) before anything is
 sent, hands the notifications to the notifier (`notify`) and records the history (`history`).
 It reloads the rules on SIGHUP and when their files change (`reload`).
+
+Data missing because the store failed is not data a target did not send: a rule whose window
+overlaps a write outage of the store (`Storage.health`) makes no decision and its instances
+hold their state, as they do when its query fails. Rules over FleetPulse's own metrics read
+them from memory (`live`), so the alerts about the store still fire while it fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry
 
 from alerting.evaluator import Evaluator, Step
 from alerting.events import notification_event
 from alerting.history import write_events
-from alerting.notification import Outcome
+from alerting.live import LiveMetrics
+from alerting.metrics import EngineMetrics
+from alerting.notification import Notification, Outcome
 from alerting.notify import Notifier
 from alerting.outbox import Outbox
 from alerting.query import RuleQueries
@@ -29,8 +40,9 @@ from alerting.schedule import Schedule
 from alerting.settings import AlertingSettings
 from alerting.state import AlertInstance, InstanceKey
 from alerting.statefile import load_saved, state_payload, write_state
-from fleetpulse.core.samples import Series, label_value
+from fleetpulse.core.samples import Labels, Series, label_value
 from fleetpulse.core.storage import Event, Storage, StorageError
+from fleetpulse.core.storehealth import StoreHealth
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -39,9 +51,23 @@ log = logging.getLogger(__name__)
 class AlertEngine:
     """Holds the rule set, the evaluator, the outbox and the notifier for one process."""
 
-    def __init__(self, settings: AlertingSettings, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        settings: AlertingSettings,
+        *,
+        clock: Callable[[], int] = now_ms,
+        registry: CollectorRegistry | None = None,
+        self_labels: Labels = (),
+    ) -> None:
+        """`registry` gets the engine's own metrics; every metric in it (the collector's too,
+        when they share one) is what rules read from memory, labelled with `self_labels`
+        (host and job, as the self-scrape stores them)."""
         self.settings = settings
         self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+        self.metrics = EngineMetrics(self.registry, settings.channel_names())
+        self.live = LiveMetrics(self.registry, self_labels, keep_ms=0)
+        self._held_by: StoreHealth | None = None  # the store outage rules hold for, if any
         self.ruleset = RuleSet()
         self.evaluator = Evaluator(
             default_channels=settings.default_channels, grafana_url=settings.grafana_url
@@ -92,6 +118,8 @@ class AlertEngine:
     def _use(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
         self._queries.forget()
+        self.metrics.rules.set(len(ruleset.rules))
+        self.live.keep_ms = int(max((r.window for r in ruleset.rules), default=0) * 1000)
 
     def request_reload(self) -> None:
         log.info("reload requested")
@@ -102,12 +130,19 @@ class AlertEngine:
     async def evaluate_group(self, storage: Storage, group: Group, now: int) -> Step:
         """Evaluate every rule of `group` at `now`: at most one query per rule, concurrently
         (rules over the same metric and window share one, see `query.plan_queries`)."""
-        results = await self._queries.series(storage, group.rules, now)
+        results = await self._queries.series(storage, group.rules, now, self.live)
+        health = storage.health()
+        own = self.live.names
         series: list[list[Series] | None] = []
         for rule, result in zip(group.rules, results, strict=True):
             if isinstance(result, StorageError):
                 log.warning("rule query failed alert=%s error=%s", rule.alert, result)
                 series.append(None)
+            elif rule.selector.metric not in own and health.writes_missing(
+                now - int(rule.window * 1000), now
+            ):
+                series.append(None)  # no decision on data the store may have lost
+                self._hold(health)
             else:
                 series.append(result)
         step = self.evaluator.evaluate(group.rules, series, self.ruleset.thresholds, now)
@@ -125,15 +160,64 @@ class AlertEngine:
         self.cycles += 1
         return step
 
+    def _hold(self, health: StoreHealth) -> None:
+        """Say once per outage that rules hold their state for the store, and why."""
+        if self._held_by is None:
+            failure = health.write
+            log.warning(
+                "store failing writes, rules over its data hold their state cause=%s error=%s",
+                failure.cause if failure is not None else "recovering",
+                failure.error if failure is not None else "the outage's data is in the window",
+            )
+            self.metrics.held.set(1)
+        self._held_by = health
+
+    def _release(self, health: StoreHealth, now: int) -> None:
+        """Say once when no rule holds its state for the store any more."""
+        own = self.live.names
+        if self._held_by is None or any(
+            rule.selector.metric not in own
+            and health.writes_missing(now - int(rule.window * 1000), now)
+            for rule in self.rules
+        ):
+            return
+        log.info("store writes recovered, rules evaluate again")
+        self._held_by = None
+        self.metrics.held.set(0)
+
+    def _fallbacks(self, notes: Sequence[Notification]) -> list[Notification]:
+        """An alert about a channel (its `channel` label) that would go only through that
+        channel also goes to alerting.fallback_channels, or to the log at ERROR without one:
+        a dead channel must not silence the alert about itself."""
+        extra = []
+        for note in notes:
+            if label_value(note.labels, "channel") != note.channel:
+                continue
+            fallbacks = [c for c in self.settings.fallback_channels if c != note.channel]
+            if not fallbacks:
+                log.error(
+                    "alert about a failing channel goes through that channel and no "
+                    "alerting.fallback_channels is set channel=%s kind=%s title=%s",
+                    note.channel,
+                    note.kind,
+                    note.title,
+                )
+            extra += [dataclasses.replace(note, channel=name) for name in fallbacks]
+        return extra
+
     async def _run_cycle(self, storage: Storage, data_dir: Path, groups: list[Group]) -> None:
         now = self.clock()
+        started = time.monotonic()
+        self.live.sample(now)
         # held from evaluation to the save: a delivery's save in between would write the new
         # cooldown clocks without the notifications they stand for
         async with self._save_lock:
             steps = await asyncio.gather(*(self.evaluate_group(storage, g, now) for g in groups))
+            self._release(storage.health(), now)
             events = [*self._orphan_events, *(e for s in steps for e in s.events)]
             self._orphan_events = []
             notes = [n for s in steps for n in s.notifications]
+            notes += self._fallbacks(notes)
             # the new cooldown clocks and their notifications go to disk together, before
             # anything is sent (see `alerting.outbox`)
             self.outbox.add(notes)
@@ -144,6 +228,9 @@ class AlertEngine:
                 events += lost
                 await self.save(data_dir)
         await write_events(storage, events)
+        took = time.monotonic() - started
+        self.metrics.cycle_seconds.set(took)
+        self.metrics.cycle_load.set(took / min(group.interval for group in groups))
 
     # -- the state file -----------------------------------------------------------------
 
@@ -162,6 +249,7 @@ class AlertEngine:
             self._saved = payload
 
     async def _record_outcome(self, outcome: Outcome) -> None:
+        self.metrics.delivered(outcome.notification.channel, outcome.ok, outcome.final)
         if outcome.final:
             self.outbox.settle(outcome.notification)
             if self.data_dir is not None:

@@ -1,11 +1,13 @@
 """The queries of one evaluation: one range query per (metric, pinned host, window), shared by
-the rules there, each rule keeping the series its own selector matches."""
+the rules there, each rule keeping the series its own selector matches. A metric this process
+exports itself is read from its live window instead of the store (`alerting.live`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
+from alerting.live import LiveMetrics
 from alerting.rules import Rule
 from fleetpulse.core.samples import Labels, Series
 from fleetpulse.core.selector import Selector
@@ -46,29 +48,34 @@ class RuleQueries:
         self._matches = {}
 
     async def series(
-        self, storage: Storage, rules: Sequence[Rule], now: int
+        self, storage: Storage, rules: Sequence[Rule], now: int, live: LiveMetrics | None = None
     ) -> list[list[Series] | StorageError]:
         """Each rule's series in its window up to `now`, or the StorageError of its query (any
-        other error raises)."""
+        other error raises). Metrics `live` knows are answered from it."""
         plan = plan_queries(rules)
+        own = live.names if live is not None else frozenset()
         queries = {
             key: asyncio.ensure_future(
                 storage.query_range(RangeQuery(selector, now - int(key[2] * 1000), now))
             )
             for key, selector in plan.items()
+            if key[0] not in own
         }
         if queries:
             await asyncio.wait(queries.values())
         out: list[list[Series] | StorageError] = []
         for rule in rules:
             key = query_key(rule)
-            error = queries[key].exception()
-            if isinstance(error, StorageError):
-                out.append(error)
-                continue
-            if error is not None:
-                raise error
-            found = queries[key].result().series
+            if live is not None and key[0] in own:
+                found = live.series(plan[key], now - int(key[2] * 1000), now)
+            else:
+                error = queries[key].exception()
+                if isinstance(error, StorageError):
+                    out.append(error)
+                    continue
+                if error is not None:
+                    raise error
+                found = queries[key].result().series
             if plan[key] != rule.selector:
                 found = self._matching(rule.selector, found)
             out.append(found)

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.listen import Listen, listen_value
 from fleetpulse.core.yamlfile import MapView, Node, resolve_path
 
 ALERTING_KEYS = frozenset(
@@ -33,9 +34,14 @@ ALERTING_KEYS = frozenset(
         "notify_timeout",
         "notify_retries",
         "notify_backoff",
+        "fallback_channels",
+        "heartbeat",
+        "listen",
     }
 )
 CHANNEL_KEYS = frozenset({"urls", "config", "tags"})
+HEARTBEAT_KEYS = frozenset({"channels", "every"})
+DEFAULT_HEARTBEAT_EVERY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,15 @@ class ChannelSettings:
     urls: tuple[str, ...] = field(default=(), repr=False)  # URLs carry tokens and passwords
     config: Path | None = None  # an Apprise config file (YAML or text)
     tags: tuple[str, ...] = ()  # only the config's URLs with one of these tags
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSettings:
+    """The dead man's switch: "FleetPulse is alive" through `channels` every `every` seconds,
+    so whoever stops receiving it knows FleetPulse went silent."""
+
+    channels: tuple[str, ...]
+    every: float = DEFAULT_HEARTBEAT_EVERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,11 @@ class AlertingSettings:
     notify_timeout: float = 10.0  # seconds for one delivery attempt
     notify_retries: int = 3  # attempts after the first one
     notify_backoff: float = 2.0  # seconds before the first retry; doubles each time
+    # where an alert about a failing channel also goes when it would go through that channel
+    fallback_channels: tuple[str, ...] = ()
+    heartbeat: HeartbeatSettings | None = None  # opt-in
+    # `fleetpulse alerting`'s own /metrics and /healthz; None: no listener
+    listen: Listen | None = None
 
     def channel_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.channels)
@@ -271,15 +291,21 @@ def parse_alerting(view: MapView, base: Path) -> AlertingSettings:
     defaults = AlertingSettings()
     channels_view = view.section("channels")
     channels = tuple(_channel(channels_view, name, base) for name in channels_view)
-    default_channels = tuple(view.text_list("default_channels"))
     names = {c.name for c in channels}
-    for name in default_channels:
-        if name not in names:
+    default_channels = _channel_list(view, "default_channels", names)
+    fallback_channels = _channel_list(view, "fallback_channels", names)
+    heartbeat = None
+    if "heartbeat" in view:
+        body = view.section("heartbeat")
+        body.check_keys(HEARTBEAT_KEYS)
+        heartbeat_channels = _channel_list(body, "channels", names)
+        if not heartbeat_channels:
             view.reader.problem(
-                view.line_of("default_channels"),
-                view.key_path("default_channels"),
-                f"unknown channel {name!r}; define it under alerting.channels",
+                body.line, body.key_path("channels"), "expected at least one channel"
             )
+        heartbeat = HeartbeatSettings(
+            heartbeat_channels, body.positive_duration("every", DEFAULT_HEARTBEAT_EVERY)
+        )
     configured = "rules" in view
     return AlertingSettings(
         rules=tuple(resolve_path(base, p) for p in view.text_list("rules"))
@@ -293,4 +319,20 @@ def parse_alerting(view: MapView, base: Path) -> AlertingSettings:
         notify_timeout=view.positive_duration("notify_timeout", defaults.notify_timeout),
         notify_retries=view.integer("notify_retries", defaults.notify_retries, minimum=0),
         notify_backoff=view.positive_duration("notify_backoff", defaults.notify_backoff),
+        fallback_channels=fallback_channels,
+        heartbeat=heartbeat,
+        listen=listen_value(view, "listen", Listen("", 0)) if "listen" in view else None,
     )
+
+
+def _channel_list(view: MapView, key: str, names: set[str]) -> tuple[str, ...]:
+    """A list of channel names under `key`, each one defined under alerting.channels."""
+    listed = tuple(view.text_list(key))
+    for name in listed:
+        if name not in names:
+            view.reader.problem(
+                view.line_of(key),
+                view.key_path(key),
+                f"unknown channel {name!r}; define it under alerting.channels",
+            )
+    return listed

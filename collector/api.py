@@ -72,9 +72,14 @@ async def hosts(request: web.Request) -> web.Response:
             # a host with several filesystems is as full as its fullest one
             usage.setdefault(host, {})[key] = max(latest.value, usage.get(host, {}).get(key, 0.0))
     thresholds = ctx.thresholds()
+    health = ctx.storage.health()
+    # a host whose fresh `up` samples the store may have failed to write is not down: unknown
+    unknown = health.writes_missing(now - fresh_ms, now)
     out = []
     for host in sorted(by_host):
-        up = any(value == 1.0 and now - ts <= fresh_ms for ts, value in by_host[host])
+        up: bool | None = any(value == 1.0 and now - ts <= fresh_ms for ts, value in by_host[host])
+        if not up and unknown:
+            up = None
         last_seen = await ctx.storage.last_seen(host)
         levels, customized = thresholds.for_host(host)
         values = usage.get(host, {})
@@ -88,7 +93,7 @@ async def hosts(request: web.Request) -> web.Response:
                 "customized": customized,
             }
         )
-    return web.json_response({"hosts": out})
+    return web.json_response({"hosts": out, "store": health.as_json()})
 
 
 def _shown_labels(labels: Labels) -> dict[str, str]:
@@ -183,7 +188,15 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """200 while the process serves, with the store's state: `{"status": "ok"}` or
+    `{"status": "degraded", "store": {...the failing side, its cause and error...}}`.
+
+    Degraded is still 200, as Prometheus' /-/healthy is: this is what liveness probes ask,
+    and restarting FleetPulse frees no disk and fixes no token."""
+    health = request.app[CONTEXT].storage.health()
+    if health.ok:
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "degraded", "store": health.as_json()})
 
 
 async def own_metrics(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from fleetpulse.core.storage import StorageBackend
+from fleetpulse.core.storehealth import Cause
 
 
 class CollectorMetrics:
@@ -50,8 +51,9 @@ class CollectorMetrics:
 
 
 class WritePathMetrics:
-    """Queue depth, spool and drops, read from the store's `stats()` when /metrics is scraped
-    (a prometheus_client custom collector: it has a `collect` method)."""
+    """Queue depth, spool, drops and write health, read from the store's `stats()` and
+    `health()` when /metrics is scraped (a prometheus_client custom collector: it has a
+    `collect` method)."""
 
     def __init__(self, storage: StorageBackend) -> None:
         self.storage = storage
@@ -71,6 +73,23 @@ class WritePathMetrics:
             "Batches in the on-disk write spool.",
             value=stats.spool_batches,
         )
+        yield GaugeMetricFamily(
+            "fleetpulse_spool_usage_ratio",
+            "The on-disk write spool's bytes divided by its bound (storage.influxdb."
+            "spool_max_bytes); past 1 the oldest batches are dropped. 0 without a spool.",
+            value=stats.spool_bytes / stats.spool_limit_bytes if stats.spool_limit_bytes else 0,
+        )
+        # one series per cause, 1 for the cause of the ongoing outage (a Prometheus StateSet):
+        # the series stay when it ends, so an alert on them resolves
+        failing = self.storage.health().write
+        write_failing = GaugeMetricFamily(
+            "fleetpulse_storage_write_failing",
+            "1 while the store fails writes, on the series of the cause; 0 otherwise.",
+            labels=["cause"],
+        )
+        for cause in Cause:
+            write_failing.add_metric([cause], int(failing is not None and failing.cause == cause))
+        yield write_failing
         dropped = CounterMetricFamily(
             "fleetpulse_samples_dropped",
             "Samples given up for good, by reason.",

@@ -28,6 +28,7 @@ from fleetpulse.core.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 LOG_CURSORS_FILE = "log-cursors.json"
+SELF_JOB = "fleetpulse-self"  # the job label of FleetPulse's own metrics, scraped or live
 
 
 @dataclass
@@ -63,10 +64,17 @@ async def start_collector(
     routes: Sequence[Callable[[web.Application], None]] = (),
     shard: tuple[int, int] | None = None,
     rollup_every: float = 60.0,
+    registry: CollectorRegistry | None = None,
+    scrape_self: str | None = None,
 ) -> RunningCollector:
     """Scrape loops for `extra_targets` + the configured and file_sd targets (this shard's
     share), the schedule of the store's upkeep (rollups, expiry), and the HTTP API with
-    `routes` added (the composition root adds the alert engine's)."""
+    `routes` added (the composition root adds the alert engine's).
+
+    The API's /metrics shows `registry` (a new one by default) with the collector's metrics
+    added: the composition root may register other services' metrics there. With
+    `scrape_self` (a host label), the collector scrapes its own /metrics as the target
+    (host, job "fleetpulse-self"), so its metrics are stored like any target's."""
     target_set = TargetSet(settings.scrape, (*extra_targets, *settings.scrape.targets), shard)
     discovery = (
         FileDiscovery(settings.scrape.file_sd, settings.base, settings.scrape.interval)
@@ -77,7 +85,7 @@ async def start_collector(
         async with asyncio.timeout(60):
             await asyncio.to_thread(discovery.poll)
         target_set.discovered = discovery.targets()
-    registry = CollectorRegistry(auto_describe=True)
+    registry = CollectorRegistry(auto_describe=True) if registry is None else registry
     cursors = await asyncio.to_thread(LogCursors, data_dir / LOG_CURSORS_FILE)
     scrapers = Scrapers(
         storage,
@@ -112,6 +120,16 @@ async def start_collector(
         await scrapers.stop()
         raise
     log.info("api listening address=%s auth=%s", api_listen, bool(settings.api.token))
+    if scrape_self is not None:
+        target_set.static.append(
+            TargetSettings(
+                url=f"http://{api_listen.loopback()}/metrics",
+                host=scrape_self,
+                job=SELF_JOB,
+                bearer_token=settings.api.token,
+            )
+        )
+        scrapers.set_targets(target_set.resolve())  # not counted in `targets`: it is us
     return RunningCollector(
         scrapers,
         api_runner,

@@ -279,6 +279,7 @@ class InfluxStorage:
             pending_samples=stats.pending_samples,
             spool_bytes=stats.spool_bytes,
             spool_batches=stats.spool_batches,
+            spool_limit_bytes=self.writer.spool.max_bytes,
             dropped_samples=stats.dropped_samples + stats.rejected_samples,
         )
 

@@ -91,7 +91,9 @@ def render_hosts(
     for host in hosts:
         name = host["host"]
         mark = "*" if host.get("customized") else ""
-        state = Cell("up", GREEN) if host.get("up") else Cell("DOWN", RED)
+        up = host.get("up", False)
+        # None: the store failed to write its samples, so the API cannot tell
+        state = Cell("up", GREEN) if up else Cell("?", YELLOW) if up is None else Cell("DOWN", RED)
         row = [Cell(name + mark), state, Cell(ago(host.get("last_seen"), now))]
         for key in THRESHOLD_METRICS:
             value = host.get(key)
@@ -150,10 +152,27 @@ class StatusData:
     sparklines: dict[str, list[float]]
     alerts: dict[str, int] | None  # None: the API has no alert endpoints to ask
     containers: dict[str, dict[str, float]] | None  # only with --host
+    store: dict[str, Any] | None = None  # the hosts answer's store health
+
+
+def render_store(store: dict[str, Any] | None) -> str:
+    """The line that says the store is degraded, and why; empty while it is fine."""
+    if not store or store.get("status", "ok") == "ok":
+        return ""
+    lines = []
+    for side in ("write", "read"):
+        failure = store.get(side)
+        if failure:
+            lines.append(
+                f"store DEGRADED: {side}s failing ({failure['cause']}): {failure['error']}"
+            )
+    return "\n".join(lines) or "store DEGRADED"
 
 
 def render_status(data: StatusData, host: str | None, colour: bool, now: datetime) -> str:
     text = render_hosts(data.hosts, data.sparklines, data.alerts, colour, now)
+    if degraded := render_store(data.store):
+        text = f"{degraded}\n{text}"
     if host is not None and data.containers is not None:
         text += "\n\n" + render_containers(host, data.containers, colour)
     return text
@@ -209,14 +228,15 @@ async def container_values(client: ApiClient, host: str) -> dict[str, dict[str, 
 
 
 async def fetch_status(client: ApiClient, host: str | None) -> StatusData:
-    hosts: list[dict[str, Any]] = (await client.get_json("/api/v1/hosts")).get("hosts", [])
+    answer = await client.get_json("/api/v1/hosts")
+    hosts: list[dict[str, Any]] = answer.get("hosts", [])
     if host is not None and host not in {h["host"] for h in hosts}:
         known = ", ".join(h["host"] for h in hosts) or "none yet"
         raise ApiError(f"unknown host {host!r}; known hosts: {known}")
     sparks = dict(await asyncio.gather(*(cpu_sparkline(client, h["host"]) for h in hosts)))
     alerts = await active_alerts(client)
     containers = await container_values(client, host) if host is not None else None
-    return StatusData(hosts, sparks, alerts, containers)
+    return StatusData(hosts, sparks, alerts, containers, answer.get("store"))
 
 
 async def run_status(

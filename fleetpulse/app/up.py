@@ -10,9 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from prometheus_client import CollectorRegistry
+
 from alerting.api import add_alert_routes
 from alerting.engine import AlertEngine
-from collector.service import start_collector
+from collector.service import SELF_JOB, start_collector
 from collector.settings import TargetSettings
 from collector.storage.factory import describe_storage_and_retention, open_storage
 from console.routes import console_routes
@@ -22,6 +24,7 @@ from fleetpulse.app.collector_main import tune_gc
 from fleetpulse.app.config import Config
 from fleetpulse.core.durations import format_duration
 from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import make_labels
 from fleetpulse.core.signals import stop_event
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,14 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
     engine_settings = config.alerting
     tune_gc()
     stopping = stop_event()
-    engine = AlertEngine(engine_settings)
+    # one registry: the API's /metrics shows the collector's and the engine's metrics, and
+    # the engine's rules read them all from memory, labelled like their self-scrape
+    registry = CollectorRegistry(auto_describe=True)
+    engine = AlertEngine(
+        engine_settings,
+        registry=registry,
+        self_labels=make_labels({"host": socket.gethostname(), "job": SELF_JOB}),
+    )
     engine.load()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     storage = await open_storage(config.storage, config.retention, data_dir)
@@ -62,6 +72,8 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 [local],
                 lambda: engine.ruleset.thresholds,
                 routes=[add_alert_routes, console_routes(config.scrape.interval)],
+                registry=registry,
+                scrape_self=socket.gethostname(),
             )
             engine_task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
             print(

@@ -16,6 +16,14 @@ class Listen:
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
+    def loopback(self) -> Listen:
+        """Where this process reaches its own listener: a wildcard address is loopback."""
+        if self.host in ("", "0.0.0.0"):
+            return Listen("127.0.0.1", self.port)
+        if self.host == "::":
+            return Listen("::1", self.port)
+        return self
+
 
 def parse_listen(text: str) -> Listen:
     """`host:port`, `[v6]:port` or `:port` (all interfaces)."""

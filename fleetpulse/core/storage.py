@@ -92,6 +92,7 @@ class StorageStats:
     pending_samples: int = 0  # handed to append() and not written yet
     spool_bytes: int = 0  # bytes waiting in the on-disk spool
     spool_batches: int = 0  # batches waiting in the on-disk spool
+    spool_limit_bytes: int = 0  # the spool's bound; 0: no spool
     queue_full_samples: int = 0  # dropped: the write queue stayed full
     write_failed_samples: int = 0  # dropped: their write failed
     dropped_samples: int = 0  # given up by the store (spool full, refused by the store)

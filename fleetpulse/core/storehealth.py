@@ -79,9 +79,14 @@ class StoreHealth:
 
 
 class HealthTracker:
-    """The mutable side an adapter keeps: told of each write's and read's outcome."""
+    """The mutable side an adapter keeps: told of each write's and read's outcome.
 
-    def __init__(self) -> None:
+    With `settle_ms`, a write outage ends only at a success that many ms after its latest
+    failure: on a full disk a small write can fit in a freed page while the rest still fail,
+    and that is no recovery."""
+
+    def __init__(self, settle_ms: int = 0) -> None:
+        self.settle_ms = settle_ms
         self._write: Failure | None = None
         self._read: Failure | None = None
         self._last_write_outage: tuple[int, int] | None = None
@@ -96,6 +101,8 @@ class HealthTracker:
 
     def write_ok(self, now_ms: int) -> Failure | None:
         """Record a write that succeeded; returns the outage it ends, if any (log it)."""
+        if self._write is not None and now_ms - self._write.last_ms < self.settle_ms:
+            return None
         ended, self._write = self._write, None
         if ended is not None:
             self._last_write_outage = (ended.since_ms, now_ms)

@@ -1,6 +1,6 @@
-"""The SQLite store's health on real failures: a full database (SQLite's own
-`PRAGMA max_page_count`, which makes SQLite answer SQLITE_FULL exactly as a full disk does)
-and a read-only file system (a small tmpfs this test mounts read-only, as root)."""
+"""The SQLite store's health on real failures: a full database (`tests/support/sqlite_full`:
+SQLite answers SQLITE_FULL exactly as on a full disk) and a read-only file system (a small
+tmpfs this test mounts read-only, as root)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from fleetpulse.core.storage import StorageUnavailable
 from fleetpulse.core.storehealth import Cause
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.poll import eventually
 from tests.support.require import missing
+from tests.support.sqlite_full import fill, free
 
 
 def samples(count: int, start: int = 0) -> list[Sample]:
@@ -28,25 +30,13 @@ def samples(count: int, start: int = 0) -> list[Sample]:
     ]
 
 
-async def limit_pages(store: SqliteStorage, pages: int | None) -> None:
-    """Cap the writer connection's file at its current size (or lift the cap): the pragma
-    holds per connection, so it must run on the writer's thread."""
-
-    def cap() -> None:
-        conn = store._conn()
-        size = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {size if pages is None else pages}")
-
-    await store._run(store._writer, cap)
-
-
 async def test_a_full_database_names_its_cause_once_and_recovers_by_itself(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
     try:
         await store.write(samples(10))
-        await limit_pages(store, None)
+        await fill(store)
         for attempt in range(3):
             with pytest.raises(StorageUnavailable) as failed:
                 await store.write(samples(5000, start=1000 * (attempt + 1)))
@@ -63,9 +53,17 @@ async def test_a_full_database_names_its_cause_once_and_recovers_by_itself(
         assert len(errors) == 1 and "cause=disk_full" in errors[0], errors  # once per outage
         assert store.health().writes_missing(health.write.since_ms, now_ms())
 
-        await limit_pages(store, 1_000_000)
+        await free(store)
         await store.write(samples(5000, start=9000))
-        assert store.health().ok
+        # a write that succeeds right after failures may have fit in a freed page: the
+        # outage ends after HEALTH_SETTLE seconds of writes without a failure
+        assert store.health().write is not None
+
+        async def recovered() -> bool:
+            await store.write(samples(10, start=20_000))
+            return store.health().ok
+
+        await eventually(recovered, what="the outage over", every=0.5)
         outage = store.health().last_write_outage
         assert outage is not None and outage[0] == health.write.since_ms
         assert any("writes recovered cause=disk_full" in r.getMessage() for r in caplog.records)

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 READERS = 1
+# seconds of writes without a failure before a write outage counts as over (HealthTracker)
+HEALTH_SETTLE = 5.0
 
 
 class SqliteStorage:
@@ -61,6 +63,7 @@ class SqliteStorage:
         *,
         timeout: float = 30.0,
         flush_interval: float = 0.0,
+        health_settle: float = HEALTH_SETTLE,
     ) -> None:
         self.path = path
         self.retention = retention
@@ -76,7 +79,7 @@ class SqliteStorage:
         self._local = threading.local()
         self._series = SeriesIds()  # the writer thread's
         self._selected = SelectorQueries()  # the reader thread's
-        self._health = HealthTracker()
+        self._health = HealthTracker(settle_ms=int(health_settle * 1000))
 
     @classmethod
     async def open(

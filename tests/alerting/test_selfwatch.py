@@ -1,0 +1,218 @@
+"""FleetPulse alerting on itself, end to end in one process as `fleetpulse up` composes it: a
+target served on loopback, the real collector scraping it and its own /metrics into a real
+SQLite file, the alert engine on the built-in self-monitoring rules (copied beside a fast
+host-down rule), and notifications through Apprise to a local HTTP recorder.
+
+The store is made full for real (`tests/support/sqlite_full`: SQLITE_FULL from SQLite
+itself), then freed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerting.api import add_alert_routes
+from alerting.engine import AlertEngine
+from alerting.settings import AlertingSettings, ChannelSettings
+from collector.service import SELF_JOB, RunningCollector, start_collector
+from collector.settings import ApiSettings, CollectorSettings, ScrapeSettings, TargetSettings
+from collector.storage.sqlite import SqliteStorage
+from fleetpulse.core.defaults import BUILTIN_RULES
+from fleetpulse.core.listen import Listen
+from fleetpulse.core.samples import make_labels
+from fleetpulse.core.selector import Selector
+from fleetpulse.core.tiers import RetentionSettings
+from tests.alerting.recorders import HttpRecorder
+from tests.support.poll import eventually
+from tests.support.servers import free_port, serve, static_exposition
+from tests.support.sqlite_full import fill, free
+
+HOST_DOWN = """
+groups:
+  - name: hosts
+    interval: 250ms
+    rules:
+      - alert: HostDown
+        metric: up
+        reduce: last
+        window: 2s
+        op: "=="
+        threshold: 0
+        severity: critical
+        for: 1s
+"""
+
+
+@dataclass
+class World:
+    storage: SqliteStorage
+    engine: AlertEngine
+    collector: RunningCollector
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.collector.api_listen}"
+
+    async def get(self, path: str) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(5)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(self.api + path) as answer,
+        ):
+            doc: dict[str, Any] = await answer.json()
+        return doc
+
+
+def json_channel(recorder: HttpRecorder, name: str) -> ChannelSettings:
+    port = recorder.base.rsplit(":", 1)[1]
+    return ChannelSettings(name, (f"json://127.0.0.1:{port}/{name}",))
+
+
+@asynccontextmanager
+async def world(
+    tmp_path: Path, settings: AlertingSettings, down: tuple[str, ...] = ()
+) -> AsyncIterator[World]:
+    """web-1 answers; each host in `down` is a target nothing listens for."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(BUILTIN_RULES / "fleetpulse.yaml", rules)
+    (rules / "hosts.yaml").write_text(HOST_DOWN)
+    settings = AlertingSettings(
+        rules=(rules,),
+        interval=0.25,
+        channels=settings.channels,
+        default_channels=settings.default_channels,
+        fallback_channels=settings.fallback_channels,
+        notify_retries=settings.notify_retries,
+        notify_backoff=settings.notify_backoff,
+        notify_timeout=settings.notify_timeout,
+    )
+    async with serve({"/metrics": static_exposition("host_cpu_usage_percent 10\n")}) as base:
+        storage = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+        registry = CollectorRegistry(auto_describe=True)
+        engine = AlertEngine(
+            settings,
+            registry=registry,
+            self_labels=make_labels({"host": "fp", "job": SELF_JOB}),
+        )
+        engine.load()
+        collector = await start_collector(
+            CollectorSettings(
+                scrape=ScrapeSettings(interval=0.25, timeout=0.2),
+                api=ApiSettings(listen=Listen("127.0.0.1", 0)),
+            ),
+            storage,
+            tmp_path,
+            [
+                TargetSettings(url=f"{base}/metrics", host="web-1"),
+                *(TargetSettings(url=f"http://127.0.0.1:{free_port()}/", host=h) for h in down),
+            ],
+            routes=[add_alert_routes],
+            registry=registry,
+            scrape_self="fp",
+        )
+        task = asyncio.create_task(engine.run(storage, tmp_path / "data"))
+        try:
+            yield World(storage, engine, collector)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await collector.stop()
+            await storage.close()
+
+
+def alerts_about(recorder: HttpRecorder, words: str) -> list[str]:
+    return [r.text for r in recorder.received if words in r.text]
+
+
+async def test_a_full_store_alerts_on_itself_holds_host_alerts_and_recovers(
+    tmp_path: Path, webhook: HttpRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    hook = json_channel(webhook, "ops")
+    settings = AlertingSettings(channels=(hook,), default_channels=("ops",))
+    async with world(tmp_path, settings) as w:
+
+        async def stored_up() -> bool:
+            found = await w.storage.query_latest(Selector("up"), 0)
+            return {dict(v.labels)["job"] for v in found} == {"fleetpulse", SELF_JOB}
+
+        await eventually(stored_up, what="both targets' up stored (the self-scrape too)")
+        await eventually(lambda: w.engine.cycles >= 8, what="evaluations before the fill")
+
+        await fill(w.storage)
+        await eventually(
+            lambda: alerts_about(webhook, "cannot write to its store (disk_full)"),
+            what="the store alert delivered",
+        )
+        health = await w.get("/healthz")
+        assert health["status"] == "degraded"
+        assert health["store"]["write"]["cause"] == "disk_full"
+        assert "database or disk is full" in health["store"]["write"]["error"]
+        assert "free space" in health["store"]["write"]["error"]
+        await asyncio.sleep(3)  # past HostDown's window + for: the stored `up` is all stale now
+        hosts = await w.get("/api/v1/hosts")
+        assert hosts["store"]["status"] == "degraded"
+        assert {h["host"]: h["up"] for h in hosts["hosts"]} == {"web-1": None, "fp": None}
+        logged = caplog.text
+        assert "database or disk is full" in logged and "no transaction is active" not in logged
+        assert "rules over its data hold their state cause=disk_full" in logged
+
+        await free(w.storage)
+        await eventually(
+            lambda: any(
+                "RESOLVED" in t for t in alerts_about(webhook, "FleetPulseStoreWriteFailing")
+            ),
+            what="the store alert resolved",
+        )
+
+        async def healthy() -> bool:
+            return await w.get("/healthz") == {"status": "ok"}
+
+        await eventually(healthy, what="healthz ok again")
+        await eventually(lambda: "rules evaluate again" in caplog.text, what="rules released")
+
+        async def hosts_up() -> bool:
+            return all(h["up"] is True for h in (await w.get("/api/v1/hosts"))["hosts"])
+
+        await eventually(hosts_up, what="hosts up again")
+
+    # one alert for one failure, fired and resolved; no host alert, no other transition
+    assert not alerts_about(webhook, "HostDown")
+    store_alerts = alerts_about(webhook, "FleetPulseStoreWriteFailing")
+    assert len(store_alerts) == 2, store_alerts
+    assert not alerts_about(webhook, "FleetPulseSamplesDropped")
+    assert len(webhook.received) == 2, [r.text for r in webhook.received]
+
+
+async def test_an_alert_about_a_dead_channel_reaches_the_fallback(
+    tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    dead = ChannelSettings("dead", (f"json://127.0.0.1:{free_port()}/x",))
+    fallback = json_channel(webhook, "fallback")
+    settings = AlertingSettings(
+        channels=(dead, fallback),
+        default_channels=("dead",),
+        fallback_channels=("fallback",),
+        notify_retries=0,
+        notify_backoff=0.1,
+    )
+    # three hosts down: three HostDown notifications the dead channel fails to deliver
+    async with world(tmp_path, settings, down=("db-1", "db-2", "db-3")):
+        await eventually(
+            lambda: alerts_about(webhook, "Notification channel dead failed its last 3"),
+            what="the channel alert at the fallback",
+            within=30,
+        )
+    assert all("HostDown" not in r.text for r in webhook.on("/fallback"))  # only its own alert
