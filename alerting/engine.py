@@ -30,7 +30,7 @@ from alerting.events import notification_event
 from alerting.history import write_events
 from alerting.live import LiveMetrics
 from alerting.metrics import EngineMetrics
-from alerting.notification import Notification, Outcome
+from alerting.notification import Notification, NotificationKind, Outcome
 from alerting.notify import Notifier
 from alerting.outbox import Outbox
 from alerting.query import RuleQueries
@@ -40,6 +40,7 @@ from alerting.schedule import Schedule
 from alerting.settings import AlertingSettings
 from alerting.state import AlertInstance, InstanceKey
 from alerting.statefile import load_saved, state_payload, write_state
+from fleetpulse.core.durations import format_duration
 from fleetpulse.core.samples import Labels, Series, label_value
 from fleetpulse.core.storage import Event, Storage, StorageError
 from fleetpulse.core.storehealth import StoreHealth
@@ -68,6 +69,7 @@ class AlertEngine:
         self.metrics = EngineMetrics(self.registry, settings.channel_names())
         self.live = LiveMetrics(self.registry, self_labels, keep_ms=0)
         self._held_by: StoreHealth | None = None  # the store outage rules hold for, if any
+        self.heartbeat_ms: int | None = None  # when the last heartbeat went out
         self.ruleset = RuleSet()
         self.evaluator = Evaluator(
             default_channels=settings.default_channels, grafana_url=settings.grafana_url
@@ -243,7 +245,9 @@ class AlertEngine:
     async def _write_state(self, data_dir: Path) -> None:
         """`save` for a caller that holds the lock. The payload is built here on the event
         loop, so the writer thread never sees the instances or the outbox change."""
-        payload = state_payload(list(self.instances.values()), self.outbox.to_json())
+        payload = state_payload(
+            list(self.instances.values()), self.outbox.to_json(), self.heartbeat_ms
+        )
         if payload != self._saved:
             await asyncio.to_thread(write_state, data_dir, payload)
             self._saved = payload
@@ -258,6 +262,39 @@ class AlertEngine:
                 await self.save(self.data_dir)
         if self.storage is not None:
             await write_events(self.storage, [notification_event(outcome)])
+
+    # -- the dead man's switch ------------------------------------------------------------
+
+    async def _heartbeat(self, data_dir: Path) -> None:
+        """ "FleetPulse is alive" every alerting.heartbeat.every, the first at once unless the
+        state file says one went out more recently: the clock survives restarts, and none
+        goes out while the engine is down, which is the point."""
+        beat = self.settings.heartbeat
+        assert beat is not None and self.notifier is not None
+        every_ms = int(beat.every * 1000)
+        labels = tuple(sorted({**dict(self.live.labels), "alertname": "Heartbeat"}.items()))
+        while True:
+            now = self.clock()
+            if self.heartbeat_ms is None or now >= self.heartbeat_ms + every_ms:
+                notes = [
+                    Notification(
+                        channel,
+                        "FleetPulse is alive",
+                        "This is FleetPulse's heartbeat, sent every "
+                        f"{format_duration(beat.every)}. If it stops arriving, FleetPulse "
+                        "(or its way to you) is down.",
+                        NotificationKind.HEARTBEAT,
+                        labels,
+                        now,
+                    )
+                    for channel in beat.channels
+                ]
+                async with self._save_lock:
+                    self.heartbeat_ms = now
+                    self.outbox.add(notes)
+                    await self._write_state(data_dir)
+                self.outbox.submit(self.notifier, notes, now)
+            await asyncio.sleep(max(0.0, (self.heartbeat_ms + every_ms - self.clock()) / 1000))
 
     # -- the service --------------------------------------------------------------------
 
@@ -282,6 +319,7 @@ class AlertEngine:
         self.data_dir = data_dir
         saved = await asyncio.to_thread(load_saved, data_dir)
         self.evaluator.instances = saved.instances
+        self.heartbeat_ms = saved.heartbeat_ms
         self.notifier = Notifier(self.settings, self._record_outcome)
         lost = self.outbox.resubmit(self.notifier, saved.outbox, self.clock)
         await write_events(storage, lost)
@@ -294,6 +332,8 @@ class AlertEngine:
                 tasks.create_task(self.notifier.run(), name="alert-notify")
                 tasks.create_task(self._files.watch(self._reload_wanted.set), name="alert-watch")
                 tasks.create_task(self._schedule(storage, data_dir), name="alert-schedule")
+                if self.settings.heartbeat is not None:
+                    tasks.create_task(self._heartbeat(data_dir), name="alert-heartbeat")
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)

@@ -21,6 +21,7 @@ class NotificationKind(StrEnum):
     RENOTIFY = "renotify"  # still firing once the cooldown is over
     RESOLVED = "resolved"
     TEST = "test"  # `fleetpulse notify test`
+    HEARTBEAT = "heartbeat"  # "FleetPulse is alive" (alerting.heartbeat)
 
 
 class Delivery(StrEnum):

@@ -23,6 +23,7 @@ class SavedState:
     instances: dict[InstanceKey, AlertInstance]
     # notifications not yet delivered nor given up, as `Notification.to_json` wrote them
     outbox: list[dict[str, Any]]
+    heartbeat_ms: int | None = None  # when the last heartbeat went out (alerting.heartbeat)
 
 
 def load_saved(data_dir: Path) -> SavedState:
@@ -32,25 +33,31 @@ def load_saved(data_dir: Path) -> SavedState:
         raw = json.loads(path.read_text(encoding="utf-8"))
         instances = [AlertInstance.from_json(item) for item in raw.get("instances", [])]
         outbox = [dict(item) for item in raw.get("outbox", [])]
+        heartbeat = raw.get("heartbeat_ms")
+        heartbeat_ms = None if heartbeat is None else int(heartbeat)
     except FileNotFoundError:
         return SavedState({}, [])
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         log.error("alert state unreadable, starting afresh path=%s error=%s", path, exc)
         return SavedState({}, [])
     log.info("alert state loaded path=%s instances=%d outbox=%d", path, len(instances), len(outbox))
-    return SavedState({inst.key: inst for inst in instances}, outbox)
+    return SavedState({inst.key: inst for inst in instances}, outbox, heartbeat_ms)
 
 
-def state_payload(instances: list[AlertInstance], outbox: list[dict[str, Any]]) -> str:
+def state_payload(
+    instances: list[AlertInstance],
+    outbox: list[dict[str, Any]],
+    heartbeat_ms: int | None = None,
+) -> str:
     """The file's text. Built on the event loop, so nothing changes it while it is written."""
-    return json.dumps(
-        {
-            "version": 1,
-            "instances": [inst.to_json() for inst in instances],
-            "outbox": outbox,
-        },
-        separators=(",", ":"),
-    )
+    doc: dict[str, Any] = {
+        "version": 1,
+        "instances": [inst.to_json() for inst in instances],
+        "outbox": outbox,
+    }
+    if heartbeat_ms is not None:
+        doc["heartbeat_ms"] = heartbeat_ms
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def write_state(data_dir: Path, payload: str) -> None:

@@ -8,6 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
+from aiohttp import web
+from prometheus_client.exposition import generate_latest
+
 from alerting.engine import AlertEngine
 from alerting.notify import DeliveryFailed, UnknownChannel, send_test
 from alerting.rules import load_rule_file, rule_files
@@ -16,6 +19,8 @@ from collector.storage.factory import describe_storage, open_storage
 from fleetpulse.app.config import Config
 from fleetpulse.core.errors import ConfigError, Problem
 from fleetpulse.core.signals import stop_event
+from fleetpulse.core.site import start_site
+from fleetpulse.core.storage import Storage
 from fleetpulse.core.thresholds import Thresholds, find_thresholds_file, load_thresholds
 
 log = logging.getLogger(__name__)
@@ -29,13 +34,18 @@ async def serve_alerting(config: Config, data_dir: Path) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     storage = await open_storage(config.storage, config.retention, data_dir)
     stopping = stop_event()
+    runner: web.AppRunner | None = None
     try:
+        listening = ""
+        if config.alerting.listen is not None:
+            runner, bound = await start_site(own_site(engine, storage), config.alerting.listen)
+            listening = f", /metrics and /healthz on http://{bound}"
         task = asyncio.create_task(engine.run(storage, data_dir), name="alert-engine")
         print(
             f"FleetPulse alerting: {len(engine.rules)} rules in {engine.files} files "
             f"({config.alerting.rules_origin()}), "
             f"store {describe_storage(config.storage, data_dir)}, "
-            f"channels {', '.join(config.alerting.channel_names()) or 'none'}",
+            f"channels {', '.join(config.alerting.channel_names()) or 'none'}{listening}",
             flush=True,
         )
         stop = asyncio.create_task(stopping.wait())
@@ -47,7 +57,32 @@ async def serve_alerting(config: Config, data_dir: Path) -> None:
             if isinstance(result, Exception):
                 raise result
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await storage.close()
+
+
+def own_site(engine: AlertEngine, storage: Storage) -> web.Application:
+    """alerting.listen: the engine's own /metrics (scrape it as a target to store them) and
+    /healthz, which says degraded, with the cause, while the store fails (still 200, as
+    the API's: a restart fixes neither a full disk nor a token)."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(engine.registry),
+            headers={"Content-Type": "text/plain; version=0.0.4"},
+        )
+
+    async def healthz(request: web.Request) -> web.Response:
+        health = storage.health()
+        if health.ok:
+            return web.json_response({"status": "ok"})
+        return web.json_response({"status": "degraded", "store": health.as_json()})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    return app
 
 
 def run_alerting(config: Config, args: argparse.Namespace) -> int:

@@ -1,14 +1,17 @@
 """`fleetpulse alerting -c FILE` as its own process on the SQLite store another process
-writes: it notifies, reloads on SIGHUP (refusing a bad file with file:line), and stops on
-SIGTERM."""
+writes: it notifies, shows its own /metrics and /healthz on alerting.listen, reloads on
+SIGHUP (refusing a bad file with file:line), and stops on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 import time
 from pathlib import Path
+
+import aiohttp
 
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, make_labels
@@ -54,6 +57,7 @@ async def test_alerting_service_notifies_reloads_on_sighup_and_stops_on_sigterm(
         f"alerting:\n  rules: [rules/]\n  interval: 250ms\n"
         f"  channels: {{ops: ['json://127.0.0.1:{port}/ops']}}\n"
         "  default_channels: [ops]\n"
+        "  listen: 127.0.0.1:0\n"
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -85,6 +89,21 @@ async def test_alerting_service_notifies_reloads_on_sighup_and_stops_on_sigterm(
             await asyncio.sleep(0.2)
         assert "[CRITICAL] TooHot on oven" in webhook.received[0].text
         assert "oven is at 80.0 degrees" in webhook.received[0].text
+        own = re.search(r"/metrics and /healthz on (http://\S+)", out[0])
+        assert own is not None, out[0]
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(10)) as session:
+
+            async def delivered() -> bool:
+                async with session.get(own.group(1) + "/metrics") as answer:
+                    text = await answer.text()
+                return (
+                    'fleetpulse_notification_attempts_total{channel="ops",result="sent"} 1.0'
+                    in text
+                )
+
+            await eventually(delivered, what="the delivery in the engine's /metrics")
+            async with session.get(own.group(1) + "/healthz") as answer:
+                assert (answer.status, await answer.json()) == (200, {"status": "ok"})
 
         # an mtime check could catch the bad file too; SIGHUP asks at once
         (rules / "service.yaml").write_text(RULES.replace("op:", "opp:"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from alerting.api import add_alert_routes
 from alerting.engine import AlertEngine
-from alerting.settings import AlertingSettings, ChannelSettings
+from alerting.settings import AlertingSettings, ChannelSettings, HeartbeatSettings
 from collector.service import SELF_JOB, RunningCollector, start_collector
 from collector.settings import ApiSettings, CollectorSettings, ScrapeSettings, TargetSettings
 from collector.storage.sqlite import SqliteStorage
@@ -216,3 +217,70 @@ async def test_an_alert_about_a_dead_channel_reaches_the_fallback(
             within=30,
         )
     assert all("HostDown" not in r.text for r in webhook.on("/fallback"))  # only its own alert
+
+
+async def run_engine(settings: AlertingSettings, store: SqliteStorage, data: Path) -> Any:
+    engine = AlertEngine(settings, self_labels=make_labels({"host": "fp", "job": SELF_JOB}))
+    engine.load()
+    return engine, asyncio.create_task(engine.run(store, data))
+
+
+async def stop_engine(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def heartbeat_settings(webhook: HttpRecorder, every: float, rules: Path) -> AlertingSettings:
+    return AlertingSettings(
+        rules=(rules,),
+        interval=0.25,
+        channels=(json_channel(webhook, "beat"),),
+        heartbeat=HeartbeatSettings(("beat",), every),
+    )
+
+
+@pytest.fixture
+def no_rules(tmp_path: Path) -> Path:
+    """One rule over a metric nobody sends: cycles run, nothing fires."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "quiet.yaml").write_text(HOST_DOWN.replace("metric: up", "metric: nothing_here"))
+    return rules
+
+
+async def test_the_heartbeat_arrives_every_interval_and_never_while_the_engine_is_down(
+    tmp_path: Path, webhook: HttpRecorder, store: SqliteStorage, no_rules: Path
+) -> None:
+    settings = heartbeat_settings(webhook, 1.0, no_rules)
+    _, task = await run_engine(settings, store, tmp_path / "data")
+    await eventually(lambda: len(webhook.received) >= 2, what="two heartbeats")
+    await stop_engine(task)
+    stopped = time.monotonic()
+    while_up = len(webhook.received)
+    await asyncio.sleep(2.5)  # down for more than two intervals
+    restarted = time.monotonic()
+    _, task = await run_engine(settings, store, tmp_path / "data")
+    try:
+        await eventually(lambda: len(webhook.received) >= while_up + 2, what="beats again")
+    finally:
+        await stop_engine(task)
+    beats = webhook.on("/beat")
+    assert all("FleetPulse is alive" in b.text for b in beats)
+    assert not [b for b in beats if stopped < b.at < restarted]  # none while down
+    assert beats[while_up].at >= restarted  # overdue after the restart: sent at once
+
+
+async def test_the_heartbeat_clock_survives_a_restart(
+    tmp_path: Path, webhook: HttpRecorder, store: SqliteStorage, no_rules: Path
+) -> None:
+    settings = heartbeat_settings(webhook, 3600.0, no_rules)
+    _, task = await run_engine(settings, store, tmp_path / "data")
+    await eventually(lambda: len(webhook.received) == 1, what="the first heartbeat")
+    await stop_engine(task)
+    engine, task = await run_engine(settings, store, tmp_path / "data")
+    try:
+        await eventually(lambda: engine.cycles >= 8, what="evaluations after the restart")
+        await eventually(lambda: engine.heartbeat_ms is not None, what="the saved clock")
+    finally:
+        await stop_engine(task)
+    assert len(webhook.received) == 1  # the next one is due an hour after the first

@@ -72,3 +72,34 @@ def test_apprises_reason_is_scrubbed_of_every_secret_part() -> None:
     assert reason is not None and "example.com" in reason
     for secret in ("s3cret", "p%40ss", "p@ss", "path-token", "qvalue"):
         assert secret not in reason
+
+
+def test_fallback_and_heartbeat_channels_must_be_defined(tmp_path: Path) -> None:
+    config = tmp_path / "fleetpulse.yaml"
+    config.write_text(
+        "alerting:\n"
+        "  channels: {ops: ['json://127.0.0.1:1/ops']}\n"
+        "  fallback_channels: [pager]\n"
+        "  heartbeat: {channels: [watchdog], every: 12h}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    text = str(caught.value)
+    assert f"{config}:3: alerting.fallback_channels: unknown channel 'pager'" in text
+    assert f"{config}:4: alerting.heartbeat.channels: unknown channel 'watchdog'" in text
+
+
+def test_the_heartbeat_and_fallback_load_as_written(tmp_path: Path) -> None:
+    config = tmp_path / "fleetpulse.yaml"
+    config.write_text(
+        "alerting:\n"
+        "  channels: {ops: ['json://127.0.0.1:1/ops'], mail: ['json://127.0.0.1:1/m']}\n"
+        "  fallback_channels: [mail]\n"
+        "  heartbeat: {channels: [ops], every: 12h}\n"
+        "  listen: 127.0.0.1:9186\n"
+    )
+    alerting = load_config(config).alerting
+    assert alerting.fallback_channels == ("mail",)
+    assert alerting.heartbeat is not None
+    assert (alerting.heartbeat.channels, alerting.heartbeat.every) == (("ops",), 43_200.0)
+    assert str(alerting.listen) == "127.0.0.1:9186"
