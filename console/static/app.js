@@ -2,10 +2,12 @@
 // leaving a view stops its timers and streams.
 
 import { fleetView } from "./fleet.js";
+import { hostView } from "./host.js";
 import { h, say } from "./dom.js";
 
 const VIEWS = [
   [/^#?\/?$/, "fleet", fleetView],
+  [/^#\/host\/([^/]+)$/, "fleet", hostView],
 ];
 
 let leaving = null;

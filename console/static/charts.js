@@ -88,7 +88,8 @@ function thresholdPlugin(levels) {
 
 // A chart in `box` (its .plot and .tip children). `onZoom(startMs, endMs)` and `onReset()`
 // come from the owner, which refetches at the new range.
-export function timeChart(uPlot, box, { series, unit, levels, width, height, onZoom, onReset }) {
+// `range` ([start, end] in ms) is the x axis: the range asked for, not only where data is.
+export function timeChart(uPlot, box, { series, unit, levels, width, height, range, onZoom, onReset }) {
   const plot = box.querySelector(".plot");
   const tip = box.querySelector(".tip");
   const data = align(series);
@@ -98,7 +99,10 @@ export function timeChart(uPlot, box, { series, unit, levels, width, height, onZ
     height,
     legend: { show: false },
     cursor: { drag: { x: true, y: false, setScale: false } },
-    scales: { y: unit === "%" ? { range: [0, 100] } : { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      x: range ? { time: true, range: () => [range[0] / 1000, range[1] / 1000] } : { time: true },
+      y: unit === "%" ? { range: [0, 100] } : { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+    },
     axes: [
       { stroke: cssVar("--muted"), grid: { stroke: cssVar("--line") } },
       { stroke: cssVar("--muted"), grid: { stroke: cssVar("--line") }, size: 70, values: (u, ticks) => ticks.map((t) => formatValue(t, unit)) },

@@ -74,7 +74,7 @@ async function miniCharts(row, host, fleet) {
     cell.firstChild.append(box);
     timeChart(uPlot, box, {
       series: [{ name: key, points: fleet.history[key][host.host] ?? [] }],
-      unit: "%", levels: host.thresholds[key], width: 320, height: 140,
+      unit: "%", levels: host.thresholds[key], width: 320, height: 140, range: [Date.now() - HOUR_MS, Date.now()],
     });
   }
 }

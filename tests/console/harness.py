@@ -188,7 +188,9 @@ def chromium() -> str:
         missing("Debian's chromium is not installed (.ci/install-console-checkers installs it)")
         raise AssertionError("unreachable")
     if vendor_missing():
-        missing("uPlot is not in console/static/vendor/ (python3 tools/packaging/console_vendor.py)")
+        missing(
+            "uPlot is not in console/static/vendor/ (python3 tools/packaging/console_vendor.py)"
+        )
     return path
 
 
