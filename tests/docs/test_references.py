@@ -149,6 +149,9 @@ OTHER_NAMES = {
     "container_memory",
     "network_bandwidth",
     "exporter_version",
+    # the engine's per-channel metrics: the `fleetpulse up` below has no channel to label
+    "fleetpulse_notification_attempts_total",
+    "fleetpulse_notification_failures_in_a_row",
 }
 
 
