@@ -122,7 +122,7 @@ async def test_exporter_and_api_refuse_bad_credentials_and_never_echo_a_secret(
 
         # the collector's own failures: a target that refuses its token, a store that refuses
         await collector.wait_line(lambda line: "host=guessing" in line and "HTTP 401" in line)
-        await collector.wait_line(lambda line: "influxdb rejected a batch" in line)
+        await collector.wait_line(lambda line: "influxdb writes failing cause=unauthorized" in line)
         # the API's error when the store refuses the token travels back to the client
         status, body, _ = await get(api + "/api/v1/hosts", bearer(API_TOKEN))
         assert status >= 400, body
