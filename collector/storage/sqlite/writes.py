@@ -48,4 +48,3 @@ def write_events(conn: sqlite3.Connection, measurement: str, events: Sequence[Ev
     except BaseException:
         rollback(conn)
         raise
-
