@@ -78,6 +78,8 @@ function thresholdPlugin(levels) {
           ctx.lineTo(u.bbox.left + u.bbox.width, y);
           ctx.stroke();
           ctx.font = `${11 * ratio}px system-ui, sans-serif`;
+          ctx.textAlign = "left"; // uPlot leaves its axes' alignment behind
+          ctx.textBaseline = "bottom";
           ctx.fillText(`${name} ${levels[name]}`, u.bbox.left + 4 * ratio, y - 3 * ratio);
           ctx.restore();
         }

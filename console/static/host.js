@@ -87,7 +87,7 @@ export async function hostView(main, host) {
     h("p", {}, h("a", { href: "#/" }, "← Fleet")),
     h("h1", {}, host, info.customized ? [" ", h("span", { class: "custom" }, "customised")] : null),
     h("p", {}, h("span", { class: `state-${state}` }, state), ` · seen ${ago(info.last_seen)} · `,
-      ["cpu", "memory", "disk"].map((key) => [badge(key, info[key], info.thresholds[key]), " "])),
+      ["cpu", "memory", "disk"].map((key) => [`${key} `, badge(key, info[key], info.thresholds[key]), " "])),
     h("div", { class: "toolbar", role: "group", "aria-label": "Range" },
       presetButtons,
       h("button", { type: "button", onclick: () => pan(-0.5), "aria-label": "earlier" }, "◀"),

@@ -78,6 +78,9 @@ async def chart_state(page: Page, chart: str = "cpu") -> dict[str, int]:
 
 async def test_range_buttons_change_the_tier_the_api_reports(host_page: HostPage) -> None:
     page = host_page.page
+    # the host's usage, each named and rated in words
+    await expect(page.locator("main")).to_contain_text("cpu 42.0% ok")
+    await expect(page.locator("main")).to_contain_text("disk 80.0% warning")
     tier = page.locator("#chart-cpu .tier")
     for button, expected in (("7d", "hourly"), ("90d", "daily"), ("1h", "raw")):
         await page.get_by_role("button", name=button, exact=True).click()

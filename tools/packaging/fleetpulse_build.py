@@ -14,7 +14,7 @@ from typing import Any
 from setuptools import build_meta
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from console_vendor import ensure_vendor  # noqa: E402  (a sibling file, not a package)
+from console_vendor import ensure_vendor  # a sibling file on sys.path, not a package
 
 get_requires_for_build_wheel = build_meta.get_requires_for_build_wheel
 get_requires_for_build_sdist = build_meta.get_requires_for_build_sdist
