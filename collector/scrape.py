@@ -15,6 +15,7 @@ batch, other targets' samples included, refused.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import os
 import time
@@ -124,11 +125,35 @@ class LabelMerger:
         return merged
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    body: bytes
+    openmetrics: bool
+    exporter: str  # the version a FleetPulse exporter names in its header; else empty
+    clock_skew: float | None  # seconds the target's clock is ahead of ours; None: no Date
+
+
+def clock_skew(date: str | None, sent: float, received: float) -> float | None:
+    """How far the target's clock is ahead of ours, from its HTTP `Date` header.
+
+    Every HTTP server sends one (node_exporter, our exporter, any app), so this needs nothing
+    of the target. `Date` has whole seconds: its middle is compared with the middle of the
+    round trip, so the error is at most half a second plus half the round trip.
+    """
+    if not date:
+        return None
+    try:
+        stamp = email.utils.parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return stamp + 0.5 - (sent + received) / 2
+
+
 async def fetch(
     session: aiohttp.ClientSession, target: Target, body_limit: int, lease: BodyLease | None = None
-) -> tuple[bytes, bool, str]:
-    """The body, whether it is OpenMetrics and the FleetPulse exporter version the target names
-    (empty for any other exporter); raises ScrapeFailed with a reason."""
+) -> Fetched:
+    """The body and what its answer says about the target; raises ScrapeFailed with a reason."""
+    sent = time.time()
     try:
         async with session.get(
             target.url,
@@ -137,6 +162,7 @@ async def fetch(
             ssl=target.ssl_context(),
             allow_redirects=False,
         ) as response:
+            received = time.time()
             if response.status != 200:
                 raise ScrapeFailed(f"HTTP {response.status} {response.reason or ''}".strip())
             chunks = []
@@ -148,8 +174,13 @@ async def fetch(
                 if lease is not None:
                     lease.take(len(chunk))
                 chunks.append(chunk)
-            openmetrics = "application/openmetrics-text" in response.headers.get("Content-Type", "")
-            return b"".join(chunks), openmetrics, response.headers.get(EXPORTER_HEADER, "")
+            headers = response.headers
+            return Fetched(
+                b"".join(chunks),
+                "application/openmetrics-text" in headers.get("Content-Type", ""),
+                headers.get(EXPORTER_HEADER, ""),
+                clock_skew(headers.get("Date"), sent, received),
+            )
     except TimeoutError:
         raise ScrapeFailed(f"timeout after {target.timeout:g}s") from None
     except aiohttp.ClientConnectorError as exc:
@@ -228,13 +259,15 @@ async def scrape_target(
     samples: list[Sample] = []
     reason = ""
     exporter = ""
+    skew: float | None = None
     lease = budget.lease() if budget is not None else None
     try:
         limit = body_limit if body_limit is not None else target.body_size_limit
-        body, openmetrics, exporter = await fetch(session, target, limit, lease)
-        parsed = parse_exposition(body, openmetrics=openmetrics)
-        check_limits(parsed, target, body)
-        del body
+        fetched = await fetch(session, target, limit, lease)
+        exporter, skew = fetched.exporter, fetched.clock_skew
+        parsed = parse_exposition(fetched.body, openmetrics=fetched.openmetrics)
+        check_limits(parsed, target, fetched.body)
+        del fetched
         merge = (merger or LabelMerger(target.labels)).merge
         # tuple.__new__ skips NamedTuple's Python-level __new__ (a third of building a Sample)
         new_sample = tuple.__new__
@@ -259,6 +292,8 @@ async def scrape_target(
         Sample("scrape_duration_seconds", target.labels, duration, ts),
         Sample("scrape_samples_scraped", target.labels, float(scraped), ts),
     ]
+    if skew is not None and up:  # a failed scrape keeps only the three samples above
+        samples.append(Sample("scrape_clock_skew_seconds", target.labels, skew, ts))
     return ScrapeResult(samples, up, duration, reason, exporter)
 
 

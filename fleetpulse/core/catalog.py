@@ -166,6 +166,14 @@ SCRAPE = (
     _m("up", "gauge", "1 if the last scrape of the target succeeded, else 0.", "host", "job"),
     _m("scrape_duration_seconds", "gauge", "How long the scrape took.", "host", "job"),
     _m("scrape_samples_scraped", "gauge", "Samples the target exposed.", "host", "job"),
+    _m(
+        "scrape_clock_skew_seconds",
+        "gauge",
+        "How far the target's clock is ahead of the collector's (negative: behind), from the "
+        "Date header of its answer; absent when it sends none.",
+        "host",
+        "job",
+    ),
 )
 
 ALL = HOST + NETWORK + CONTAINER + EXPORTER + SCRAPE

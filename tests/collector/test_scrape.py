@@ -2,14 +2,16 @@
 
 import asyncio
 import dataclasses
+import email.utils
 import logging
 import re
+import time
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from collector.scrape import BodyBudget, ScrapeLoop, scrape_target, target_labels
+from collector.scrape import BodyBudget, ScrapeLoop, clock_skew, scrape_target, target_labels
 from collector.settings import ScrapeSettings, TargetSettings
 from collector.targets import Target, resolve_target
 from fleetpulse.core.listen import Listen
@@ -307,3 +309,23 @@ async def test_a_dead_target_warns_once_per_reason_then_logs_its_recovery_once(
     assert "reason=connection failed" in lines[0][1]
     assert "reason=HTTP 500" in lines[3][1]
     assert lines[5][1].startswith("target up again after 5 failures host=t ")
+
+
+@pytest.mark.parametrize("offset", [-3600.0, 0.0, 95.0])
+async def test_a_targets_clock_skew_comes_from_the_date_header_of_its_answer(offset: float) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        when = email.utils.formatdate(time.time() + offset, usegmt=True)
+        return web.Response(text=GOOD, headers={"Date": when})
+
+    async with serve({"/metrics": answer}) as base, aiohttp.ClientSession() as s:
+        result = await scrape_target(s, target(f"{base}/metrics"))
+    (skew,) = by_name(result.samples, "scrape_clock_skew_seconds")
+    # Date has whole seconds: its middle is used, so the estimate is within about half a second
+    assert abs(skew.value - offset) <= 1.0
+    assert dict(skew.labels) == {"host": "t", "job": "fleetpulse", "role": "game"}
+
+
+def test_a_missing_or_broken_date_header_gives_no_skew() -> None:
+    assert clock_skew(None, 100.0, 100.2) is None
+    assert clock_skew("not a date", 100.0, 100.2) is None
+    assert clock_skew("Thu, 01 Jan 1970 00:01:40 GMT", 100.0, 100.0) == 0.5
