@@ -1,13 +1,15 @@
-// The console's router: the URL fragment picks the view (#/, #/host/NAME, #/alerts), and
+// The console's router: the URL fragment picks the view (#/, #/host/NAME, #/host/NAME/logs, #/alerts), and
 // leaving a view stops its timers and streams.
 
 import { fleetView } from "./fleet.js";
 import { hostView } from "./host.js";
+import { logsView } from "./logs.js";
 import { h, say } from "./dom.js";
 
 const VIEWS = [
   [/^#?\/?$/, "fleet", fleetView],
   [/^#\/host\/([^/]+)$/, "fleet", hostView],
+  [/^#\/host\/([^/]+)\/logs$/, "fleet", logsView],
 ];
 
 let leaving = null;

@@ -84,7 +84,7 @@ export async function hostView(main, host) {
   const grid = h("div", { class: "charts" });
   const state = info.up === true ? "up" : info.up === false ? "down" : "unknown";
   main.append(
-    h("p", {}, h("a", { href: "#/" }, "← Fleet")),
+    h("p", {}, h("a", { href: "#/" }, "← Fleet"), " · ", h("a", { href: `#/host/${encodeURIComponent(host)}/logs` }, "Logs")),
     h("h1", {}, host, info.customized ? [" ", h("span", { class: "custom" }, "customised")] : null),
     h("p", {}, h("span", { class: `state-${state}` }, state), ` · seen ${ago(info.last_seen)} · `,
       ["cpu", "memory", "disk"].map((key) => [`${key} `, badge(key, info[key], info.thresholds[key]), " "])),
