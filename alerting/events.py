@@ -19,6 +19,7 @@ class EventKind(StrEnum):
 
     TRANSITION = "transition"
     NOTIFICATION = "notification"
+    RULES = "rules"  # the engine's loaded rule set (alerting.published), not a history entry
 
 
 def _with(labels: Labels, **extra: str) -> Labels:

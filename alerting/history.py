@@ -15,7 +15,7 @@ from alerting.events import EventKind
 from alerting.severity import Severity
 from alerting.state import FIRING, PENDING
 from fleetpulse.core.samples import Labels, label_value
-from fleetpulse.core.selector import Selector
+from fleetpulse.core.selector import Selector, make_matcher
 from fleetpulse.core.storage import ALERT_EVENTS, Event, Storage, StorageError
 from fleetpulse.core.timeutil import format_time
 
@@ -64,7 +64,8 @@ class HistoryEntry:
 async def query_history(
     storage: Storage, start_ms: int, end_ms: int, host: str | None = None, limit: int = 10_000
 ) -> list[dict[str, Any]]:
-    selector = Selector(ALERT_EVENTS)
+    # the published rule sets (alerting.published) share the measurement, not the history
+    selector = Selector(ALERT_EVENTS, (make_matcher("event", "!=", EventKind.RULES),))
     if host:
         selector = selector.with_matcher("host", host)
     events = await storage.query_events(ALERT_EVENTS, start_ms, end_ms, selector, limit)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from alerting.api import add_alert_routes
+from alerting.channel_api import channel_routes
 from collector.errors import CollectorError
 from collector.service import start_collector
 from collector.storage.factory import describe_storage_and_retention, open_storage
@@ -83,7 +84,11 @@ async def serve_collector(
             storage,
             data_dir,
             thresholds=thresholds,
-            routes=[add_alert_routes, console_routes(config.scrape.interval)],
+            routes=[
+                add_alert_routes,
+                channel_routes(config.alerting),
+                console_routes(config.scrape.interval),
+            ],
             shard=shard,
         )
         running.tasks.append(asyncio.create_task(thresholds.watch(), name="thresholds-watch"))

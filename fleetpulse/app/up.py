@@ -13,6 +13,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry
 
 from alerting.api import add_alert_routes
+from alerting.channel_api import channel_routes
 from alerting.engine import AlertEngine
 from collector.service import SELF_JOB, start_collector
 from collector.settings import TargetSettings
@@ -71,7 +72,11 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
                 data_dir,
                 [local],
                 lambda: engine.ruleset.thresholds,
-                routes=[add_alert_routes, console_routes(config.scrape.interval)],
+                routes=[
+                    add_alert_routes,
+                    channel_routes(config.alerting),
+                    console_routes(config.scrape.interval),
+                ],
                 registry=registry,
                 scrape_self=socket.gethostname(),
             )
