@@ -19,8 +19,10 @@ from collector.api_logs import add_log_routes
 from fleetpulse.core.durations import parse_duration
 from fleetpulse.core.httpapi import STORAGE, BadParameter, error, time_param
 from fleetpulse.core.httpauth import AuthSettings, Handler, auth_middleware
+from fleetpulse.core.login import add_login_routes
 from fleetpulse.core.samples import Labels, Series, is_counter, label_value
 from fleetpulse.core.selector import Selector, parse_selector
+from fleetpulse.core.sessions import Sessions
 from fleetpulse.core.storage import (
     AGGREGATES,
     COUNTER_AGGREGATES,
@@ -211,7 +213,10 @@ def make_api(
 ) -> web.Application:
     """The API app; `routes` add other services' endpoints (the alert engine's), which read
     the store from `STORAGE`."""
-    app = web.Application(middlewares=[auth_middleware(auth, "fleetpulse api"), error_middleware])
+    sessions = Sessions()  # the console's logins; a restart logs them out
+    app = web.Application(
+        middlewares=[auth_middleware(auth, "fleetpulse api", sessions=sessions), error_middleware]
+    )
     app[CONTEXT] = ctx
     app[STORAGE] = ctx.storage
     app.router.add_get("/api/v1/hosts", hosts)
@@ -220,6 +225,7 @@ def make_api(
     for add_routes in routes:
         add_routes(app)
     add_log_routes(app)
+    add_login_routes(app, auth, sessions)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", own_metrics)
     return app

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from fleetpulse.core.httpauth import public
 from fleetpulse.core.thresholds import THRESHOLD_METRICS
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -54,6 +55,7 @@ def vendor_missing(vendor: Path = VENDOR) -> bool:
     return not all((vendor / name).is_file() for name in VENDOR_FILES)
 
 
+@public  # the page and its files hold no data: the API they call asks for the session
 async def index(request: web.Request) -> web.Response:
     page = await asyncio.to_thread((STATIC / "index.html").read_text, encoding="utf-8")
     page = page.replace(CONFIG_MARK, request.app[PAGE])
@@ -64,6 +66,7 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
+@public
 async def static_file(request: web.Request) -> web.StreamResponse:
     path = (STATIC / request.match_info["path"]).resolve()
     content_type = CONTENT_TYPES.get(path.suffix)

@@ -4,7 +4,7 @@
 // shows the earlier lines too without asking again. Pause keeps receiving but stops drawing;
 // resume draws what arrived meanwhile.
 
-import { apiUrl } from "./api.js";
+import { apiUrl, get } from "./api.js";
 import { h, say } from "./dom.js";
 
 const LEVELS = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
@@ -25,6 +25,9 @@ function row(line) {
 }
 
 export async function logsView(main, host) {
+  // EventSource hides why it failed: one plain request first turns an unknown host (404) or
+  // a missing session (401, then the sign-in form) into what the console shows
+  await get(`/api/v1/hosts/${encodeURIComponent(host)}/logs`, { since: "-1s", limit: 1 });
   const lines = []; // every line received, oldest first
   let held = 0; // how many of the newest lines arrived while paused and are not drawn yet
   let paused = false;
