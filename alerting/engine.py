@@ -42,9 +42,11 @@ from alerting.settings import AlertingSettings
 from alerting.state import AlertInstance, InstanceKey
 from alerting.statefile import load_saved, state_payload, write_state
 from fleetpulse.core.durations import format_duration
+from fleetpulse.core.overrides import in_force, read_overrides
 from fleetpulse.core.samples import Labels, Series, label_value
 from fleetpulse.core.storage import ALERT_EVENTS, Event, Storage, StorageError
 from fleetpulse.core.storehealth import StoreHealth
+from fleetpulse.core.thresholds import HostLevels, Thresholds
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,11 @@ class AlertEngine:
         self._held_by: StoreHealth | None = None  # the store outage rules hold for, if any
         self.heartbeat_ms: int | None = None  # when the last heartbeat went out
         self.ruleset = RuleSet()
+        # the per-host overrides set through the API, as the store held them at the last
+        # cycle, and the rules' thresholds with them over: one object until either changes,
+        # so the evaluator keeps its levels per host
+        self._overrides: dict[str, HostLevels] = {}
+        self.thresholds = Thresholds()
         self.evaluator = Evaluator(
             default_channels=settings.default_channels, grafana_url=settings.grafana_url
         )
@@ -123,6 +130,7 @@ class AlertEngine:
 
     def _use(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
+        self.thresholds = ruleset.thresholds.with_overrides(self._overrides)
         self._queries.forget()
         self.metrics.rules.set(len(ruleset.rules))
         self.live.keep_ms = int(max((r.window for r in ruleset.rules), default=0) * 1000)
@@ -151,7 +159,7 @@ class AlertEngine:
                 self._hold(health)
             else:
                 series.append(result)
-        step = self.evaluator.evaluate(group.rules, series, self.ruleset.thresholds, now)
+        step = self.evaluator.evaluate(group.rules, series, self.thresholds, now)
         for change in step.transitions:
             log.info(
                 "alert %s alert=%s severity=%s host=%s value=%s",
@@ -211,9 +219,23 @@ class AlertEngine:
             extra += [dataclasses.replace(note, channel=name) for name in fallbacks]
         return extra
 
+    async def _read_overrides(self, storage: Storage, now: int) -> None:
+        """The threshold overrides from the store (one event query); on a failure the last
+        ones read stay in use."""
+        try:
+            overrides = in_force(await read_overrides(storage, now))
+        except StorageError as exc:
+            log.warning("threshold overrides not read, keeping the last ones error=%s", exc)
+            return
+        if overrides != self._overrides:
+            log.info("threshold overrides changed hosts=%d", len(overrides))
+            self._overrides = overrides
+            self.thresholds = self.ruleset.thresholds.with_overrides(overrides)
+
     async def _run_cycle(self, storage: Storage, data_dir: Path, groups: list[Group]) -> None:
         now = self.clock()
         started = time.monotonic()
+        await self._read_overrides(storage, now)
         self.live.sample(now)
         # held from evaluation to the save: a delivery's save in between would write the new
         # cooldown clocks without the notifications they stand for

@@ -16,6 +16,7 @@ from prometheus_client.exposition import generate_latest
 
 from collector.api_context import CONTEXT, ApiContext, unknown_host
 from collector.api_logs import add_log_routes
+from collector.api_thresholds import add_threshold_routes, effective
 from fleetpulse.core.durations import parse_duration
 from fleetpulse.core.httpapi import STORAGE, BadParameter, error, time_param
 from fleetpulse.core.httpauth import AuthSettings, Handler, auth_middleware
@@ -73,7 +74,7 @@ async def hosts(request: web.Request) -> web.Response:
             host = label_value(latest.labels, "host")
             # a host with several filesystems is as full as its fullest one
             usage.setdefault(host, {})[key] = max(latest.value, usage.get(host, {}).get(key, 0.0))
-    thresholds = ctx.thresholds()
+    thresholds = await effective(ctx, now)
     health = ctx.storage.health()
     # a host whose fresh `up` samples the store may have failed to write is not down: unknown
     unknown = health.writes_missing(now - fresh_ms, now)
@@ -226,6 +227,7 @@ def make_api(
         add_routes(app)
     add_log_routes(app)
     add_login_routes(app, auth, sessions)
+    add_threshold_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", own_metrics)
     return app

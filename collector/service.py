@@ -20,6 +20,7 @@ from collector.rollup import run_rollups
 from collector.scrapers import Scrapers
 from collector.settings import CollectorSettings, TargetSettings
 from collector.targetset import TargetSet
+from collector.thresholds_publish import publish_thresholds
 from fleetpulse.core.httpauth import AuthSettings
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.site import start_site
@@ -95,7 +96,13 @@ async def start_collector(
     )
     targets = target_set.resolve()
     await scrapers.start(targets)
-    tasks = [asyncio.create_task(run_rollups(storage, every=rollup_every), name="rollups")]
+    tasks = [
+        asyncio.create_task(run_rollups(storage, every=rollup_every), name="rollups"),
+        asyncio.create_task(
+            publish_thresholds(storage, thresholds, settings.scrape.interval),
+            name="thresholds-publish",
+        ),
+    ]
     if discovery is not None:
 
         def on_change(discovered: list[TargetSettings]) -> None:

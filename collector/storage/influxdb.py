@@ -49,6 +49,7 @@ from fleetpulse.core.storage import (
     AGGREGATES,
     ALERT_EVENTS,
     COUNTER_AGGREGATES,
+    THRESHOLD_OVERRIDES,
     Event,
     LatestValue,
     MaintenanceReport,
@@ -65,7 +66,7 @@ from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 
-EVENT_TIER = {ALERT_EVENTS: "daily", AGENT_LOGS: "raw"}
+EVENT_TIER = {ALERT_EVENTS: "daily", AGENT_LOGS: "raw", THRESHOLD_OVERRIDES: "daily"}
 EMPTY_EVENT_FIELD = "_event"  # InfluxDB needs one field; an event without fields gets this
 # Columns of a Flux result that are not labels.
 RESERVED_COLUMNS = frozenset(

@@ -174,6 +174,15 @@ SCRAPE = (
         "host",
         "job",
     ),
+    _m(
+        "fleetpulse_threshold",
+        "gauge",
+        "A host's effective threshold level (thresholds.yaml with the API's overrides over "
+        "it), written by the collector once per scrape interval.",
+        "host",
+        "key",
+        "level",
+    ),
 )
 
 ALL = HOST + NETWORK + CONTAINER + EXPORTER + SCRAPE

@@ -117,7 +117,10 @@ class WriteObserver(Protocol):
 
 ALERT_EVENTS = "alert_events"
 AGENT_LOGS = "agent_logs"
-EVENT_MEASUREMENTS = (ALERT_EVENTS, AGENT_LOGS)
+# per-host threshold levels set through the API; the latest event of a host wins (see
+# `fleetpulse.core.overrides`)
+THRESHOLD_OVERRIDES = "threshold_overrides"
+EVENT_MEASUREMENTS = (ALERT_EVENTS, AGENT_LOGS, THRESHOLD_OVERRIDES)
 
 
 class Storage(Protocol):

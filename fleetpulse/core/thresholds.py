@@ -1,10 +1,14 @@
-"""`thresholds.yaml`: warning and critical levels per key, with per-host overrides by glob."""
+"""`thresholds.yaml`: warning and critical levels per key, with per-host overrides by glob, and
+over the file the per-host overrides set through the API (kept in the store, see
+`fleetpulse.core.overrides`)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,26 +36,45 @@ class Level:
         return {"warning": self.warning, "critical": self.critical}
 
 
+HostLevels = tuple[tuple[str, Level], ...]  # (key, level) pairs for one host
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     defaults: tuple[tuple[str, Level], ...] = ()
-    hosts: tuple[tuple[str, tuple[tuple[str, Level], ...]], ...] = ()  # (glob, overrides)
+    hosts: tuple[tuple[str, HostLevels], ...] = ()  # (glob, overrides)
     source: Path | None = None
+    # exact host -> the levels set through the API, applied over the file's; a mapping, as
+    # every lookup of a large fleet's alert cycle goes through it
+    overrides: Mapping[str, HostLevels] = dataclasses.field(default_factory=dict)
 
     def keys(self) -> tuple[str, ...]:
         return tuple(key for key, _ in self.defaults)
 
-    def for_host(self, host: str) -> tuple[dict[str, Level], bool]:
-        """The effective levels for `host`, and whether any override applied."""
+    def with_overrides(self, overrides: Mapping[str, HostLevels]) -> Thresholds:
+        """These levels with the store's per-host overrides over them (replacing any before)."""
+        return dataclasses.replace(self, overrides=dict(overrides))
+
+    def from_file(self, host: str) -> dict[str, Level]:
+        """The levels thresholds.yaml gives `host`: what a reset of its overrides returns to."""
         levels = dict(self.defaults)
-        customized = False
         for pattern, overrides in self.hosts:
             if fnmatch.fnmatchcase(host, pattern):
-                for key, level in overrides:
-                    if levels.get(key) != level:
-                        customized = True
-                    levels[key] = level
-        return levels, customized
+                levels.update(overrides)
+        return levels
+
+    def overridden(self, host: str) -> tuple[str, ...]:
+        """The keys whose level for `host` is set through the API."""
+        known = set(self.keys())
+        return tuple(key for key, _ in self.overrides.get(host, ()) if key in known)
+
+    def for_host(self, host: str) -> tuple[dict[str, Level], bool]:
+        """The effective levels for `host`, and whether any override (the file's host globs or
+        the API's) makes them differ from the defaults."""
+        levels = self.from_file(host)
+        known = set(levels)
+        levels.update((key, level) for key, level in self.overrides.get(host, ()) if key in known)
+        return levels, levels != dict(self.defaults)
 
 
 def find_thresholds_file(rule_paths: tuple[Path, ...]) -> Path | None:
