@@ -2,6 +2,7 @@
 // leaving a view stops its timers and streams. An API answer of 401 (api.token is set and
 // there is no session) swaps the view for the sign-in form.
 
+import { alertsView } from "./alerts.js";
 import { fleetView } from "./fleet.js";
 import { hostView } from "./host.js";
 import { logsView } from "./logs.js";
@@ -12,6 +13,7 @@ const VIEWS = [
   [/^#?\/?$/, "fleet", fleetView],
   [/^#\/host\/([^/]+)$/, "fleet", hostView],
   [/^#\/host\/([^/]+)\/logs$/, "fleet", logsView],
+  [/^#\/alerts$/, "alerts", alertsView],
 ];
 
 let leaving = null;

@@ -1,0 +1,105 @@
+"""The Alerts page in chromium against `fleetpulse up`: a rule that fires on a synthetic host
+within seconds, a webhook channel that is a real recorder and a channel whose port is dead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Browser, expect
+
+from tests.alerting.recorders import HttpRecorder, http_recorder
+from tests.console.harness import Usage, running_up, serve_fleet, up_config, watched_page
+from tests.support.poll import eventually
+from tests.support.servers import free_port
+
+RULES = """\
+groups:
+  - name: test
+    interval: 1s
+    rules:
+      - alert: CpuHot
+        metric: host_cpu_usage_percent
+        window: 5s
+        op: ">"
+        threshold: 80
+        severity: critical
+        cooldown: 1h
+        annotations:
+          summary: "CPU hot on {{ labels.host }}"
+"""
+SECRETS = ("pa55word", "s3cr3t-t0ken")
+
+
+def alerting_config(webhook: HttpRecorder) -> str:
+    hook = webhook.base.split("://", 1)[1]
+    dead = f"json://user:{SECRETS[0]}@127.0.0.1:{free_port()}/hook/{SECRETS[1]}"
+    return (
+        "alerting:\n"
+        "  rules: [rules]\n"
+        "  interval: 1s\n"
+        "  notify_retries: 0\n"
+        "  default_channels: [hook]\n"
+        "  channels:\n"
+        f"    hook: ['json://{hook}/hook']\n"
+        f"    dead: ['{dead}']\n"
+    )
+
+
+async def test_the_alerts_page_shows_the_firing_alert_its_history_rules_and_channel_tests(
+    browser: Browser, tmp_path: Path
+) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "test.yaml").write_text(RULES)
+    hosts = {"web-hot": Usage(cpu=95), "web-cool": Usage(cpu=10)}
+    async with (
+        http_recorder() as webhook,
+        serve_fleet(hosts) as fleet,
+        running_up(tmp_path, up_config(fleet, alerting_config(webhook))) as up,
+    ):
+        await eventually(lambda: webhook.on("/hook"), "the firing alert delivered", within=30)
+        async with watched_page(browser) as watched:
+            page = watched.page
+            await page.goto(up.base + "/#/alerts")
+            await expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+            await expect(page.locator('nav a[data-page="alerts"]')).to_have_attribute(
+                "aria-current", "page"
+            )
+
+            firing = page.locator('#active tr[data-alert="CpuHot"][data-host="web-hot"]')
+            await expect(firing).to_contain_text("firing")
+            await expect(firing).to_contain_text("critical")
+            await expect(firing).to_contain_text("CPU hot on web-hot")
+            await expect(page.locator('#active tr[data-host="web-cool"]')).to_have_count(0)
+
+            history = page.locator("#history")
+            transition = history.locator('tr[data-event="transition"][data-host="web-hot"]')
+            await expect(transition.first).to_contain_text("→ firing")
+            delivery = history.locator('tr[data-event="notification"][data-host="web-hot"]')
+            await expect(delivery.first).to_contain_text("firing via hook: delivered")
+            # the host filter asks the API for that host's history only
+            await page.locator("#history-host").select_option("web-cool")
+            await expect(history).to_contain_text("Nothing happened in this range.")
+            await page.locator("#history-host").select_option("")
+            await page.locator("#history-range").select_option("-1h")
+            await expect(transition.first).to_be_visible()
+
+            rule = page.locator('#rules tr[data-rule="CpuHot"]')
+            await expect(rule).to_contain_text("last(host_cpu_usage_percent[5s]) > 80")
+            await expect(rule).to_contain_text("1 firing")
+            await expect(rule).to_contain_text("hook")
+
+            tests_before = len([r for r in webhook.on("/hook") if "[TEST]" in r.text])
+            hook = page.locator('#channels li[data-channel="hook"]')
+            await hook.get_by_role("button", name="Send test through hook").click()
+            await expect(hook.locator(".result")).to_have_text("Delivered")
+            tests = [r for r in webhook.on("/hook") if "[TEST]" in r.text]
+            assert len(tests) == tests_before + 1
+
+            dead = page.locator('#channels li[data-channel="dead"]')
+            await dead.get_by_role("button", name="Send test through dead").click()
+            result = dead.locator(".result")
+            await expect(result).to_contain_text("Failed:")
+            await expect(result).to_contain_text("Connection refused")
+            shown = await page.content()
+            for secret in SECRETS:
+                assert secret not in shown, secret
