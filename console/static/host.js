@@ -7,6 +7,7 @@ import { apiUrl, get } from "./api.js";
 import { chartPng, download, loadUplot, timeChart } from "./charts.js";
 import { ago, h, say } from "./dom.js";
 import { badge } from "./levels.js";
+import { thresholdsPanel } from "./thresholds.js";
 
 const PRESETS = { "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "90d": 90 * 86_400_000 };
 const CHART_WIDTH = 560;
@@ -83,11 +84,25 @@ export async function hostView(main, host) {
   const customError = h("span", { class: "field-error", role: "alert" });
   const grid = h("div", { class: "charts" });
   const state = info.up === true ? "up" : info.up === false ? "down" : "unknown";
+  const marker = h("span", { class: "custom", id: "host-customised" }, "customised");
+  const usage = h("p", { id: "usage" });
+  // the badges and the marker again, after the thresholds panel saved new levels
+  function showUsage() {
+    marker.hidden = !info.customized;
+    usage.replaceChildren(...[h("span", { class: `state-${state}` }, state), ` · seen ${ago(info.last_seen)} · `,
+      ["cpu", "memory", "disk"].map((key) => [`${key} `, badge(key, info[key], info.thresholds[key]), " "])].flat(Infinity));
+  }
+  showUsage();
+  const panel = await thresholdsPanel(host, (answer) => {
+    info.thresholds = answer.thresholds;
+    info.customized = answer.customized;
+    showUsage();
+    redraw(); // the charts' threshold lines
+  });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← Fleet"), " · ", h("a", { href: `#/host/${encodeURIComponent(host)}/logs` }, "Logs")),
-    h("h1", {}, host, info.customized ? [" ", h("span", { class: "custom" }, "customised")] : null),
-    h("p", {}, h("span", { class: `state-${state}` }, state), ` · seen ${ago(info.last_seen)} · `,
-      ["cpu", "memory", "disk"].map((key) => [`${key} `, badge(key, info[key], info.thresholds[key]), " "])),
+    h("h1", {}, host, " ", marker),
+    usage,
     h("div", { class: "toolbar", role: "group", "aria-label": "Range" },
       presetButtons,
       h("button", { type: "button", onclick: () => pan(-0.5), "aria-label": "earlier" }, "◀"),
@@ -97,6 +112,7 @@ export async function hostView(main, host) {
       h("label", {}, "From ", from), h("label", {}, "to ", to), h("button", { type: "submit" }, "Apply"), customError),
     h("p", { class: "muted" }, "Drag across a chart to zoom in, double-click it to go back."),
     grid,
+    panel,
   );
   const boxes = new Map();
   for (const chart of CHARTS) {
