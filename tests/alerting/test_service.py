@@ -347,3 +347,38 @@ async def test_bad_rule_file_is_refused_and_the_old_rules_keep_running(
             "        metric: up\n        threshold: 1\n        op: '<'\n"
         )
         await eventually(lambda: len(line.engine.rules) == 2, what="the fixed file loaded")
+
+
+async def test_the_engine_publishes_its_rules_for_the_api_at_start_and_on_reload(
+    tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    async with pipeline(tmp_path, cpu_rule(), (json_channel(webhook),)) as line:
+
+        async def published(names: list[str]) -> Any:
+            body = await asyncio.to_thread(fetch, f"{line.api}/api/v1/rules")
+            return body if [r["alert"] for r in body["rules"]] == names else None
+
+        body = await published_within(published, ["CpuHigh"])
+        (rule,) = body["rules"]
+        assert (rule["threshold"], rule["channels"], rule["firing"]) == ("cpu", ["hook"], 0)
+        line.values["web-1"] = 95.0
+        await eventually(lambda: webhook.received, what="the alert firing")
+
+        async def counted() -> bool:
+            # as many as /api/v1/alerts lists (at 95% the warning instance fires too)
+            body = await published(["CpuHigh"])
+            alerts = await asyncio.to_thread(fetch, f"{line.api}/api/v1/alerts")
+            firing = [a for a in alerts["alerts"] if a["state"] == "firing"]
+            return body is not None and body["rules"][0]["firing"] == len(firing) > 0
+
+        await eventually(counted, what="the firing instances counted")
+
+        (line.rules_dir / "more.yaml").write_text(
+            "groups:\n  - name: more\n    rules:\n      - alert: Down\n"
+            "        metric: up\n        threshold: 1\n        op: '<'\n"
+        )
+        await published_within(published, ["CpuHigh", "Down"])
+
+
+async def published_within(check: Any, names: list[str]) -> Any:
+    return await eventually(lambda: check(names), what=f"rules {names} published")
