@@ -88,7 +88,7 @@ function rulesTable(answer) {
     return h("p", { class: "muted" }, "No alert engine has published its rules to this store lately: is it running?");
   }
   return [
-    h("p", { class: "muted" }, `${answer.rules.length} rules, loaded ${ago(answer.loaded)}.`),
+    h("p", { class: "muted" }, `${answer.rules.length} rule${answer.rules.length === 1 ? "" : "s"}, loaded ${ago(answer.loaded)}.`),
     table("Loaded rules", ["Alert", "Group", "Condition", "For", "Severity", "Channels", "State"],
       answer.rules.map((rule) => h("tr", { "data-rule": rule.alert, "data-state": rule.firing ? "firing" : rule.pending ? "pending" : "inactive" },
         h("th", { scope: "row" }, rule.alert),
@@ -111,11 +111,12 @@ function channelItem(channel) {
     result.textContent = "Sending…";
     try {
       const answer = await send("POST", `/api/v1/channels/${encodeURIComponent(channel.name)}/test`);
-      result.className = `result badge ${answer.ok ? "ok" : "critical"}`;
-      result.textContent = answer.ok ? "Delivered" : `Failed: ${answer.error}`;
+      // a symbol and a word as well as the colour; not a badge, as an error can be long
+      result.className = `result ${answer.ok ? "state-up" : "field-error"}`;
+      result.textContent = answer.ok ? "✓ Delivered" : `✗ Failed: ${answer.error}`;
     } catch (error) {
-      result.className = "result badge critical";
-      result.textContent = `Failed: ${error.message}`;
+      result.className = "result field-error";
+      result.textContent = `✗ Failed: ${error.message}`;
     } finally {
       button.disabled = false;
     }

@@ -18,7 +18,7 @@ groups:
     interval: 1s
     rules:
       - alert: CpuHot
-        metric: host_cpu_usage_percent
+        metric: 'host_cpu_usage_percent{host=~"web-.*"}'  # not this machine's own exporter
         window: 5s
         op: ">"
         threshold: 80
@@ -84,21 +84,23 @@ async def test_the_alerts_page_shows_the_firing_alert_its_history_rules_and_chan
             await expect(transition.first).to_be_visible()
 
             rule = page.locator('#rules tr[data-rule="CpuHot"]')
-            await expect(rule).to_contain_text("last(host_cpu_usage_percent[5s]) > 80")
+            await expect(rule).to_contain_text(
+                'last(host_cpu_usage_percent{host=~"web-.*"}[5s]) > 80'
+            )
             await expect(rule).to_contain_text("1 firing")
             await expect(rule).to_contain_text("hook")
 
             tests_before = len([r for r in webhook.on("/hook") if "[TEST]" in r.text])
             hook = page.locator('#channels li[data-channel="hook"]')
             await hook.get_by_role("button", name="Send test through hook").click()
-            await expect(hook.locator(".result")).to_have_text("Delivered")
+            await expect(hook.locator(".result")).to_have_text("✓ Delivered")
             tests = [r for r in webhook.on("/hook") if "[TEST]" in r.text]
             assert len(tests) == tests_before + 1
 
             dead = page.locator('#channels li[data-channel="dead"]')
             await dead.get_by_role("button", name="Send test through dead").click()
             result = dead.locator(".result")
-            await expect(result).to_contain_text("Failed:")
+            await expect(result).to_contain_text("✗ Failed:")
             await expect(result).to_contain_text("Connection refused")
             shown = await page.content()
             for secret in SECRETS:
