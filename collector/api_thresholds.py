@@ -17,11 +17,18 @@ from fleetpulse.core.overrides import (
     read_overrides,
 )
 from fleetpulse.core.storage import THRESHOLD_OVERRIDES
-from fleetpulse.core.thresholds import HostLevels, Thresholds
+from fleetpulse.core.thresholds import THRESHOLD_METRICS, HostLevels, Thresholds
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 PATH = "/api/v1/hosts/{host}/thresholds"
+
+
+def editable(thresholds: Thresholds) -> list[str]:
+    """The keys an override may set: the usage percentages (cpu, memory, disk) the file
+    defines; the others (bytes per second, a container's share) stay the file's."""
+    known = set(thresholds.keys())
+    return [key for key in THRESHOLD_METRICS if key in known]
 
 
 async def effective(ctx: ApiContext, now: int, host: str | None = None) -> Thresholds:
@@ -71,7 +78,7 @@ async def put_thresholds(request: web.Request) -> web.Response:
     except ValueError as exc:
         return web.json_response({"error": f"body is not JSON: {exc}", "field": ""}, status=400)
     try:
-        levels = parse_override(body, ctx.thresholds().keys())
+        levels = parse_override(body, editable(ctx.thresholds()))
     except InvalidOverride as exc:
         return web.json_response({"error": f"{exc.field}: {exc}", "field": exc.field}, status=400)
     return await _save(ctx, host, levels)

@@ -1,5 +1,6 @@
-"""The effective thresholds as series (`fleetpulse_threshold{host,key,level}`), written once
-per scrape interval for every known host: Grafana's threshold lines read them, so an
+"""The effective thresholds as series (`fleetpulse_threshold{host,key,level}` and
+`fleetpulse_thresholds_customized{host}`), written once per scrape interval for every known
+host: Grafana's threshold lines read them, so an
 override set through the API shows there from the next interval on, as it does everywhere.
 
 The same round writes again any override older than `REFRESH_AFTER_MS`, so the store's event
@@ -16,11 +17,10 @@ from fleetpulse.core.overrides import REFRESH_AFTER_MS, in_force, override_event
 from fleetpulse.core.samples import Sample, label_value, make_labels
 from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import THRESHOLD_OVERRIDES, StorageBackend, StorageError
-from fleetpulse.core.thresholds import Thresholds
+from fleetpulse.core.thresholds import CUSTOMIZED_SERIES, THRESHOLD_SERIES, Thresholds
 from fleetpulse.core.timeutil import now_ms
 
 log = logging.getLogger(__name__)
-THRESHOLD_SERIES = "fleetpulse_threshold"
 
 
 async def publish_once(
@@ -34,17 +34,19 @@ async def publish_once(
         await storage.write_events(THRESHOLD_OVERRIDES, events)
     effective = thresholds().with_overrides(in_force(stored))
     hosts = {label_value(v.labels, "host") for v in await storage.query_latest(Selector("up"), 0)}
-    samples = [
-        Sample(
-            THRESHOLD_SERIES,
-            make_labels({"host": host, "key": key, "level": name}),
-            value,
-            now,
+    samples = []
+    for host in sorted(hosts):
+        levels, customized = effective.for_host(host)
+        samples.append(
+            Sample(CUSTOMIZED_SERIES, make_labels({"host": host}), float(customized), now)
         )
-        for host in sorted(hosts)
-        for key, level in effective.for_host(host)[0].items()
-        for name, value in level.as_dict().items()
-    ]
+        samples += [
+            Sample(
+                THRESHOLD_SERIES, make_labels({"host": host, "key": key, "level": name}), value, now
+            )
+            for key, level in levels.items()
+            for name, value in level.as_dict().items()
+        ]
     await storage.append(samples)
     return len(samples)
 

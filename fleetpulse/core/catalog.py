@@ -183,6 +183,13 @@ SCRAPE = (
         "key",
         "level",
     ),
+    _m(
+        "fleetpulse_thresholds_customized",
+        "gauge",
+        "1 if a host's effective threshold levels differ from the defaults, else 0; written "
+        "with fleetpulse_threshold.",
+        "host",
+    ),
 )
 
 ALL = HOST + NETWORK + CONTAINER + EXPORTER + SCRAPE

@@ -25,6 +25,11 @@ THRESHOLD_METRICS = {
     "memory": "host_memory_usage_percent",
     "disk": "host_disk_usage_percent",
 }
+# The series the collector writes every scrape interval for Grafana, which cannot read the
+# store's overrides: each host's effective levels (labels host, key, level) and whether they
+# differ from the defaults (1 or 0).
+THRESHOLD_SERIES = "fleetpulse_threshold"
+CUSTOMIZED_SERIES = "fleetpulse_thresholds_customized"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 
 from collector.storage.sqlite import SqliteStorage
-from collector.thresholds_publish import THRESHOLD_SERIES, publish_once
+from collector.thresholds_publish import publish_once
 from fleetpulse.core.overrides import REFRESH_AFTER_MS, override_event, read_overrides
 from fleetpulse.core.samples import Sample, label_value, make_labels
 from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import THRESHOLD_OVERRIDES
-from fleetpulse.core.thresholds import Level, Thresholds
+from fleetpulse.core.thresholds import CUSTOMIZED_SERIES, THRESHOLD_SERIES, Level, Thresholds
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
 from tests.support.api import ServeApi, api_server
@@ -145,7 +145,7 @@ async def test_the_collector_publishes_effective_levels_and_refreshes_old_overri
     await store.write_events(
         THRESHOLD_OVERRIDES, [override_event("web-1", (("cpu", Level(1, 2)),), old)]
     )
-    assert await publish_once(store, lambda: THRESHOLDS, now) == 6
+    assert await publish_once(store, lambda: THRESHOLDS, now) == 7
     await store.drain()
     latest = await store.query_latest(Selector(THRESHOLD_SERIES), 0)
     levels = {
@@ -153,5 +153,7 @@ async def test_the_collector_publishes_effective_levels_and_refreshes_old_overri
     }
     assert levels[("cpu", "warning")] == 1 and levels[("cpu", "critical")] == 2
     assert levels[("disk", "warning")] == 70
+    customized = await store.query_latest(Selector(CUSTOMIZED_SERIES), 0)
+    assert [v.value for v in customized] == [1.0]
     # written again with today's time, so the event retention never expires it
     assert (await read_overrides(store, now))["web-1"].ts_ms == now
