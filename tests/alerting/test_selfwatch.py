@@ -165,7 +165,11 @@ async def test_a_full_store_alerts_on_itself_holds_host_alerts_and_recovers(
         await asyncio.sleep(3)  # past HostDown's window + for: the stored `up` is all stale now
         hosts = await w.get("/api/v1/hosts")
         assert hosts["store"]["status"] == "degraded"
-        assert {h["host"]: h["up"] for h in hosts["hosts"]} == {"web-1": None, "fp": None}
+        # the store, not the hosts, is failing: none is called down (each is `null`, unknown,
+        # unless one of its `up` samples still fit into a page the full file freed, which
+        # then truthfully says it answers)
+        ups = {h["host"]: h["up"] for h in hosts["hosts"]}
+        assert set(ups) == {"web-1", "fp"} and False not in ups.values(), ups
         logged = caplog.text
         assert "database or disk is full" in logged and "no transaction is active" not in logged
         assert "rules over its data hold their state cause=disk_full" in logged
