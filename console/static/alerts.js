@@ -8,7 +8,13 @@ import { get, send } from "./api.js";
 import { ago, h, say } from "./dom.js";
 import { SETTINGS } from "./settings.js";
 
-const RANGES = [["-1h", "last hour"], ["-24h", "last 24 hours"], ["-7d", "last 7 days"], ["-30d", "last 30 days"]];
+const RANGES = [["-1h", "last hour"], ["-24h", "last 24 hours"], ["-7d", "last 7 days"], ["-30d", "last 30 days"], ["custom", "custom range"]];
+const DAY_MS = 86_400_000;
+
+// <input type="datetime-local"> speaks local wall time without a zone
+function localInput(ms) {
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
 
 function when(iso) {
   return h("time", { datetime: iso, title: iso }, `${new Date(iso).toLocaleString()} (${ago(iso)})`);
@@ -133,6 +139,11 @@ export async function alertsView(main) {
   const host = h("select", { id: "history-host" }, h("option", { value: "" }, "every host"));
   const range = h("select", { id: "history-range" }, RANGES.map(([value, text]) => h("option", { value }, text)));
   range.value = "-24h";
+  const from = h("input", { id: "history-from", type: "datetime-local", value: localInput(Date.now() - DAY_MS) });
+  const to = h("input", { id: "history-to", type: "datetime-local", value: localInput(Date.now()) });
+  const custom = h("span", { hidden: true },
+    h("label", { for: "history-from" }, "From"), from, h("label", { for: "history-to" }, "to"), to);
+  const rangeError = h("span", { class: "field-error", role: "alert" });
   const channels = await get("/api/v1/channels");
   main.append(
     h("h1", {}, "Alerts"),
@@ -140,7 +151,7 @@ export async function alertsView(main) {
     h("section", { id: "history", "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "History"),
       h("div", { class: "toolbar" },
         h("label", { for: "history-host" }, "Host"), host,
-        h("label", { for: "history-range" }, "Range"), range),
+        h("label", { for: "history-range" }, "Range"), range, custom, rangeError),
       history),
     h("section", { id: "rules", "aria-labelledby": "rules-h" }, h("h2", { id: "rules-h" }, "Rules"), rules),
     h("section", { id: "channels", "aria-labelledby": "channels-h" }, h("h2", { id: "channels-h" }, "Channels"),
@@ -156,16 +167,31 @@ export async function alertsView(main) {
     host.value = chosen;
   }
 
+  // the history's range as the API takes it, or null (and an inline error) when it is not one
+  function span() {
+    custom.hidden = range.value !== "custom";
+    rangeError.textContent = "";
+    if (range.value !== "custom") return { start: range.value };
+    const start = Date.parse(from.value);
+    const end = Date.parse(to.value);
+    if (Number.isNaN(start) || Number.isNaN(end) || start >= end) {
+      rangeError.textContent = "The range must start before it ends.";
+      return null;
+    }
+    return { start: new Date(start).toISOString(), end: new Date(end).toISOString() };
+  }
+
   async function load() {
+    const wanted = span();
     const [alerts, published, events, hosts] = await Promise.all([
       get("/api/v1/alerts"),
       get("/api/v1/rules"),
-      get("/api/v1/alerts/history", { start: range.value, host: host.value || undefined }),
+      wanted === null ? null : get("/api/v1/alerts/history", { ...wanted, host: host.value || undefined }),
       get("/api/v1/hosts"),
     ]);
     active.replaceChildren(activeTable(alerts.alerts));
     rules.replaceChildren(...[rulesTable(published)].flat());
-    history.replaceChildren(historyTable(events.events));
+    if (events !== null) history.replaceChildren(historyTable(events.events));
     if (document.activeElement !== host) hostChoices(hosts.hosts);
     main.dataset.drawn = String(Date.now());
   }
@@ -179,7 +205,7 @@ export async function alertsView(main) {
   }
 
   host.addEventListener("change", refresh);
-  range.addEventListener("change", refresh);
+  for (const control of [range, from, to]) control.addEventListener("change", refresh);
   await load();
   const timer = setInterval(refresh, SETTINGS.refresh * 1000);
   return () => clearInterval(timer);

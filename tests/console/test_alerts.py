@@ -82,6 +82,18 @@ async def test_the_alerts_page_shows_the_firing_alert_its_history_rules_and_chan
             await page.locator("#history-host").select_option("")
             await page.locator("#history-range").select_option("-1h")
             await expect(transition.first).to_be_visible()
+            # a custom range before the alert holds none of it; a backwards one is refused
+            await expect(page.locator("#history-from")).to_be_hidden()
+            await page.locator("#history-range").select_option("custom")
+            await page.locator("#history-from").fill("2020-01-01T00:00")
+            await page.locator("#history-to").fill("2020-01-02T00:00")
+            await expect(history).to_contain_text("Nothing happened in this range.")
+            await page.locator("#history-from").fill("2020-01-03T00:00")
+            await expect(history.get_by_role("alert")).to_have_text(
+                "The range must start before it ends."
+            )
+            await page.locator("#history-range").select_option("-24h")
+            await expect(transition.first).to_be_visible()
 
             rule = page.locator('#rules tr[data-rule="CpuHot"]')
             await expect(rule).to_contain_text(
