@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetpulse.core.thresholds import THRESHOLD_METRICS
+from fleetpulse.core.thresholds import THRESHOLD_METRICS, THRESHOLD_SERIES
 from grafana import events, flux
 from grafana.contract import Inputs
 from grafana.flux import HOST_IS
@@ -62,13 +62,22 @@ def usage_panel(inputs: Inputs, title: str, key: str, labels: tuple[str, ...] = 
         title,
         [
             flux.gauge(inputs.buckets, [metric], HOST_IS, labels),
-            flux.threshold_lines(inputs.thresholds, key),
+            # the levels the collector publishes: thresholds.yaml with the API's overrides
+            flux.gauge(
+                inputs.buckets,
+                [THRESHOLD_SERIES],
+                f'{HOST_IS} and r.key == "{key}"',
+                ["level"],
+                rollup="max",
+                window_fn="max",
+            ),
         ],
         unit="percent",
         min_value=0,
         max_value=100,
         display_name=LABEL % labels[0] if labels else title,
-        description=f"`{metric}`; dashed lines: this host's {key} levels from rules/thresholds.yaml.",
+        description=f"`{metric}`; dashed lines: this host's {key} levels as they were then "
+        f"(`{THRESHOLD_SERIES}`: rules/thresholds.yaml with the overrides set in the console).",
         overrides=threshold_overrides(),
     )
     # The panel's own thresholds are the defaults (colours); the lines above are per host.

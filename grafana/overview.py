@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetpulse.core.thresholds import THRESHOLD_METRICS
+from fleetpulse.core.thresholds import CUSTOMIZED_SERIES, THRESHOLD_METRICS, THRESHOLD_SERIES
 from grafana import events, flux
 from grafana.contract import Inputs
 from grafana.flux import HOSTS_MATCH
@@ -53,23 +53,39 @@ HOST_VAR_LINK = {"title": "Host detail", "url": dashboard_link("host", "var-host
 def host_status(inputs: Inputs, where: str) -> str:
     """One row per host: up, latest cpu/memory/disk (fullest), status and thresholds marker.
 
-    `status` uses each host's effective levels (0 ok, 1 warning, 2 critical, 3 down);
-    `thresholds` is "custom" where a host glob of rules/thresholds.yaml changes a level.
+    `status` rates each host against its effective levels as the collector publishes them
+    (`fleetpulse_threshold`: rules/thresholds.yaml with the console's overrides; 0 ok,
+    1 warning, 2 critical, 3 down); `thresholds` is "custom" where they differ from the
+    defaults (`fleetpulse_thresholds_customized`).
     """
-    parts = [("up", "up"), *((key, metric) for key, metric in THRESHOLD_METRICS.items())]
+    parts = [
+        ("up", 'r._measurement == "up"'),
+        *((key, f'r._measurement == "{metric}"') for key, metric in THRESHOLD_METRICS.items()),
+        *(
+            (
+                f"{key}_{which}",
+                f'r._measurement == "{THRESHOLD_SERIES}" and r.key == "{key}" '
+                f'and r.level == "{which}"',
+            )
+            for key in THRESHOLD_METRICS
+            for which in ("warning", "critical")
+        ),
+        ("customized", f'r._measurement == "{CUSTOMIZED_SERIES}"'),
+    ]
     unions = ",\n".join(
-        f'        data |> filter(fn: (r) => r._measurement == "{metric}") |> latest_of(name: "{name}")'
-        for name, metric in parts
+        f'        data |> filter(fn: (r) => {predicate}) |> latest_of(name: "{name}")'
+        for name, predicate in parts
     )
     levels = "\n".join(
-        f"            {key} = if exists r.{key} then level(value: r.{key}, "
-        f"warning: {key}_warning(host: r.host), critical: {key}_critical(host: r.host)) else 0"
+        f"            {key} = if exists r.{key} and exists r.{key}_warning then level(value: r.{key}, "
+        f"warning: r.{key}_warning, critical: r.{key}_critical) else 0"
         for key in THRESHOLD_METRICS
     )
     return (
         flux.tier_preamble(inputs.buckets)
         + 'gauge_field = if raw then "value" else "mean"\n'
-        + flux.threshold_functions(inputs.thresholds)
+        + "level = (value, warning, critical) =>\n"
+        + "    if value > critical then 2 else if value > warning then 1 else 0\n"
         + "worst = (a, b) => if a > b then a else b\n"
         + "latest_of = (tables=<-, name) =>\n"
         + "    tables\n"
@@ -94,22 +110,14 @@ def host_status(inputs: Inputs, where: str) -> str:
         + "\n"
         + "            worst_level = worst(a: cpu, b: worst(a: memory, b: disk))\n"
         + "            status = if exists r.up and r.up < 1.0 then 3 else worst_level\n"
-        + '            marker = if customized(host: r.host) then "custom" else "default"\n\n'
+        + "            custom = exists r.customized and r.customized > 0.0\n"
+        + '            marker = if custom then "custom" else "default"\n\n'
         + "            return {r with status: status, thresholds: marker}\n"
         + "        },\n"
         + "    )\n"
         + '    |> keep(columns: ["host", "status", "up", "cpu", "memory", "disk", "thresholds"])\n'
         + '    |> sort(columns: ["host"])\n'
     )
-
-
-def _customised_text(inputs: Inputs) -> str:
-    lines = [
-        f"`{pattern}`: "
-        + ", ".join(f"{key} {level.warning:g}/{level.critical:g}" for key, level in overrides)
-        for pattern, overrides in inputs.thresholds.hosts
-    ]
-    return "; ".join(lines) or "none"
 
 
 def _percent_column(inputs: Inputs, key: str, title: str) -> JSON:
@@ -161,10 +169,10 @@ def _hosts_table(inputs: Inputs) -> JSON:
         ],
         sort_by=[{"displayName": "Status", "desc": True}],
         description=(
-            "Status uses each host's own levels; CPU/memory/disk colours use the defaults of "
-            "rules/thresholds.yaml. Hosts with customised thresholds: "
-            + _customised_text(inputs)
-            + ". Click a host for its detail dashboard."
+            "Status uses each host's own levels (rules/thresholds.yaml with the overrides set "
+            "in the console, as the collector publishes them); CPU/memory/disk colours use the "
+            "defaults. Thresholds says custom where a host's levels differ from the defaults. "
+            "Click a host for its detail dashboard."
         ),
     )
 
@@ -236,7 +244,7 @@ def build(inputs: Inputs) -> JSON:
         host_status(inputs, one_host) + '    |> keep(columns: ["status"])\n',
         mappings=STATUS_MAPPINGS,
         links=[HOST_VAR_LINK],
-        description="This host's own levels (rules/thresholds.yaml), or DOWN.",
+        description="This host's own levels (thresholds.yaml with its overrides), or DOWN.",
     )
     layout.add(status, 4, 4)
     for key, metric in THRESHOLD_METRICS.items():
@@ -260,7 +268,8 @@ def build(inputs: Inputs) -> JSON:
         host_status(inputs, one_host) + '    |> keep(columns: ["thresholds"])\n',
         mappings=THRESHOLDS_MAPPINGS,
         color_mode="value",
-        description="custom: a host glob in rules/thresholds.yaml changes this host's levels.",
+        description="custom: a host glob in thresholds.yaml or an override set in the console "
+        "changes this host's levels.",
     )
     marker["options"]["reduceOptions"]["fields"] = "/^thresholds$/"  # a text field
     layout.add(marker, 5, 4)

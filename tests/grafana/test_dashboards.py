@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from fleetpulse.core.thresholds import load_thresholds
+from fleetpulse.core.thresholds import CUSTOMIZED_SERIES, THRESHOLD_SERIES, load_thresholds
 from fleetpulse.core.tiers import TIERS, RetentionSettings, retention_ms
 from grafana.contract import DASHBOARD_UIDS, DATASOURCE_UID, DEFAULT_THRESHOLDS_FILE
-from grafana.flux import glob_regex
 from tests.grafana.boards import (
     BUILTIN_PREFIX,
     JSON,
@@ -131,25 +130,31 @@ def test_usage_panels_carry_the_default_levels_of_thresholds_yaml() -> None:
     assert checked >= 10
 
 
-def test_threshold_lines_follow_each_hosts_own_levels() -> None:
-    thresholds = load_thresholds(DEFAULT_THRESHOLDS_FILE)
+def test_threshold_lines_read_the_levels_the_collector_publishes() -> None:
+    """No level is frozen into the lines: they are the `fleetpulse_threshold` series of the
+    host and key, so an override set in the console shows from the next scrape on."""
     host = BOARDS["host"]
     lines = [
         t["query"]
         for p in all_panels(host)
         for t in p.get("targets", [])
-        if "array.from" in t["query"]
+        if THRESHOLD_SERIES in t["query"]
     ]
     assert len(lines) == 3  # the CPU, memory and disk usage panels
-    assert thresholds.hosts, "rules/thresholds.yaml has no host override to check"
-    for pattern, overrides in thresholds.hosts:
-        for key, level in overrides:
-            for which in ("warning", "critical"):
-                value = float(getattr(level, which))
-                expected = (
-                    f"{key}_{which} = (host) => if host =~ {glob_regex(pattern)} then {value!r}"
-                )
-                assert all(expected in q for q in lines), expected
+    for key, query in zip(("cpu", "memory", "disk"), lines, strict=True):
+        assert f'r.host == "${{host}}" and r.key == "{key}"' in query, query
+        assert '"level"' in query, query
+    for query in every_query():
+        assert "array.from" not in query.text, query.name
+
+
+def test_the_overview_rates_hosts_by_the_published_levels() -> None:
+    statuses = [q for q in every_query() if "worst_level" in q.text]
+    assert statuses
+    for query in statuses:
+        assert f'r._measurement == "{THRESHOLD_SERIES}"' in query.text, query.name
+        assert f'r._measurement == "{CUSTOMIZED_SERIES}"' in query.text, query.name
+        assert "=~ /^db-" not in query.text, query.name  # no glob of the file frozen in
 
 
 def test_every_bucket_query_picks_its_tier_like_the_api() -> None:

@@ -46,7 +46,8 @@ def test_changed_thresholds_yaml_changes_the_dashboards(tmp_path: Path) -> None:
     files = render(thresholds_path=thresholds)
     host = files["dashboards/host.json"]
     assert '"value": 50.0' in host and '"value": 95.0' in host
-    assert "cpu_warning = (host) => if host =~ /^build-.*$/ then 90.0 else 50.0" in host
+    # a host's own levels are not frozen in: the lines read what the collector publishes
+    assert "build-" not in host
     assert stale_files(files, GRAFANA_DIR)  # the committed ones follow rules/thresholds.yaml
 
 
