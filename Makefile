@@ -48,8 +48,13 @@ test: lint vendor
 bench: $(VENV)/.installed-test
 	bench/install-peers
 	-.ci/start-docker >/dev/null
-	for b in parse exporter collector storage alerting; do \
+	for b in parse exporter collector storage alerting console; do \
 		echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+
+# PNGs of the console's pages for the README (docs/img/), from `fleetpulse up` scraping
+# synthetic hosts, taken by Debian's chromium
+screenshots: $(VENV)/.installed-test vendor
+	$(BIN)/python -m bench.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
