@@ -110,7 +110,7 @@ def render_hosts(
     table = render_table(header, rows, colour)
     notes = []
     if any(h.get("customized") for h in hosts):
-        notes.append("* thresholds customised for this host in thresholds.yaml")
+        notes.append("* thresholds customised for this host (thresholds.yaml or the console)")
     if not hosts:
         notes.append("no hosts yet: the collector has not scraped any target")
     return "\n".join([table, *notes])
