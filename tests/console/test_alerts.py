@@ -117,3 +117,28 @@ async def test_the_alerts_page_shows_the_firing_alert_its_history_rules_and_chan
             shown = await page.content()
             for secret in SECRETS:
                 assert secret not in shown, secret
+
+
+async def test_with_a_token_send_test_works_on_the_session_after_signing_in(
+    browser: Browser, tmp_path: Path
+) -> None:
+    token = "alerts-page-t0ken-777"
+    hosts = {"web-cool": Usage(cpu=10)}
+    async with http_recorder() as webhook, serve_fleet(hosts) as fleet:
+        config = up_config(fleet, alerting_config(webhook)).replace(
+            'api: {listen: "127.0.0.1:0"}', f'api: {{listen: "127.0.0.1:0", token: "{token}"}}'
+        )
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "test.yaml").write_text(RULES)
+        async with running_up(tmp_path, config) as up, watched_page(browser) as watched:
+            watched.expect(401, r"^/api/v1/")  # the page's first calls, before signing in
+            page = watched.page
+            await page.goto(up.base + "/#/alerts")
+            await page.locator("#token").fill(token)
+            await page.get_by_role("button", name="Sign in").click()
+            hook = page.locator('#channels li[data-channel="hook"]')
+            # the POST carries only the session cookie and the page's own Origin
+            await hook.get_by_role("button", name="Send test through hook").click()
+            await expect(hook.locator(".result")).to_have_text("✓ Delivered")
+            assert [r for r in webhook.on("/hook") if "[TEST]" in r.text]
+            assert token not in await page.content()
