@@ -10,6 +10,7 @@ import { SETTINGS } from "./settings.js";
 
 const RANGES = [["-1h", "last hour"], ["-24h", "last 24 hours"], ["-7d", "last 7 days"], ["-30d", "last 30 days"], ["custom", "custom range"]];
 const DAY_MS = 86_400_000;
+const HISTORY_LIMIT = 10_000; // the API's most; past it, the API answers the range's oldest
 
 // <input type="datetime-local"> speaks local wall time without a zone
 function localInput(ms) {
@@ -186,12 +187,17 @@ export async function alertsView(main) {
     const [alerts, published, events, hosts] = await Promise.all([
       get("/api/v1/alerts"),
       get("/api/v1/rules"),
-      wanted === null ? null : get("/api/v1/alerts/history", { ...wanted, host: host.value || undefined }),
+      wanted === null ? null : get("/api/v1/alerts/history", { ...wanted, host: host.value || undefined, limit: HISTORY_LIMIT }),
       get("/api/v1/hosts"),
     ]);
     active.replaceChildren(activeTable(alerts.alerts));
     rules.replaceChildren(...[rulesTable(published)].flat());
-    if (events !== null) history.replaceChildren(historyTable(events.events));
+    if (events !== null) {
+      const full = events.events.length >= HISTORY_LIMIT;
+      history.replaceChildren(
+        full ? h("p", { class: "field-error" }, `The range holds ${HISTORY_LIMIT} events or more, and the oldest ${HISTORY_LIMIT} are shown: narrow the range or pick a host.`) : "",
+        historyTable(events.events));
+    }
     if (document.activeElement !== host) hostChoices(hosts.hosts);
     main.dataset.drawn = String(Date.now());
   }
