@@ -19,6 +19,9 @@ from fleetpulse.core.timeutil import format_time
 # API looks back only a little further than this for the latest set.
 PUBLISH_EVERY_MS = 3_600_000
 LOOKBACK_MS = 2 * PUBLISH_EVERY_MS + 60_000
+# InfluxDB refuses a string field over 64 KiB, about 250 rules of JSON: a longer list goes
+# into the fields `rules`, `rules_1`, `rules_2`, … in this many characters each
+CHUNK = 60_000
 
 
 def rule_json(rule: Rule, group: str, default_channels: tuple[str, ...]) -> dict[str, Any]:
@@ -45,11 +48,14 @@ def rules_event(ruleset: RuleSet, default_channels: tuple[str, ...], ts_ms: int)
         for group in ruleset.groups
         for rule in group.rules
     ]
-    return Event(
-        ts_ms,
-        (("event", EventKind.RULES), ("host", "")),
-        (("rules", json.dumps(rules, separators=(",", ":"))),),
-    )
+    text = json.dumps(rules, separators=(",", ":"))
+    chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+    fields = tuple((_chunk_field(n), chunk) for n, chunk in enumerate(chunks))
+    return Event(ts_ms, (("event", EventKind.RULES), ("host", "")), fields)
+
+
+def _chunk_field(n: int) -> str:
+    return "rules" if n == 0 else f"rules_{n}"
 
 
 async def latest_rules(storage: Storage, now_ms: int) -> tuple[str, list[dict[str, Any]]] | None:
@@ -62,5 +68,11 @@ async def latest_rules(storage: Storage, now_ms: int) -> tuple[str, list[dict[st
     if not events:
         return None
     latest = events[-1]  # oldest first
-    rules: list[dict[str, Any]] = json.loads(str(latest.field("rules", "[]")))
+    names = {key for key, _ in latest.fields}
+    n = 0
+    text = ""
+    while _chunk_field(n) in names:
+        text += str(latest.field(_chunk_field(n)))
+        n += 1
+    rules: list[dict[str, Any]] = json.loads(text or "[]")
     return format_time(latest.ts_ms, millis=True), rules

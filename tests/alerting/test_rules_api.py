@@ -113,3 +113,21 @@ async def test_the_latest_published_set_wins_and_stays_out_of_the_history(
     body = await get(f"{base}/api/v1/rules")
     assert [rule["alert"] for rule in body["rules"]] == ["CpuHigh"]
     assert (await get(f"{base}/api/v1/alerts/history?start=-1h"))["events"] == []
+
+
+async def test_a_long_rule_list_is_split_into_fields_influxdb_accepts_and_read_whole(
+    store: SqliteStorage, serve_api: ServeApi, tmp_path: Path
+) -> None:
+    base = await serve_api()
+    many = "groups:\n  - name: many\n    rules:\n" + "".join(
+        f"      - {{alert: Rule{n:03d}, metric: 'up{{host=\"host-{n:03d}\"}}', threshold: 1,"
+        " op: '<', severity: critical}\n"
+        for n in range(400)
+    )
+    ruleset = load_ruleset((rules_folder(tmp_path, many),))
+    event = rules_event(ruleset, (), now_ms())
+    assert len(event.fields) > 1
+    assert all(len(str(value)) <= 60_000 for _, value in event.fields)
+    await write_events(store, [event])
+    body = await get(f"{base}/api/v1/rules")
+    assert [rule["alert"] for rule in body["rules"]] == [f"Rule{n:03d}" for n in range(400)]
