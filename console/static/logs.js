@@ -27,7 +27,8 @@ function row(line) {
 export async function logsView(main, host) {
   // EventSource hides why it failed: one plain request first turns an unknown host (404) or
   // a missing session (401, then the sign-in form) into what the console shows
-  await get(`/api/v1/hosts/${encodeURIComponent(host)}/logs`, { since: "-1s", limit: 1 });
+  const probe = () => get(`/api/v1/hosts/${encodeURIComponent(host)}/logs`, { since: "-1s", limit: 1 });
+  await probe();
   const lines = []; // every line received, oldest first
   let held = 0; // how many of the newest lines arrived while paused and are not drawn yet
   let paused = false;
@@ -100,7 +101,12 @@ export async function logsView(main, host) {
   const stream = new EventSource(apiUrl(`/api/v1/hosts/${encodeURIComponent(host)}/logs/stream`, { since: SINCE }));
   stream.addEventListener("log", receive);
   stream.addEventListener("open", () => say(""));
-  // the browser reconnects by itself (sending Last-Event-ID); say so while it tries
-  stream.addEventListener("error", () => say(stream.readyState === EventSource.CLOSED ? "Log stream closed." : "Log stream reconnecting…"));
+  // the browser reconnects by itself (sending Last-Event-ID); say so while it tries. It gives
+  // up on an error answer: the probe then says why (a 401 brings the sign-in form)
+  stream.addEventListener("error", () => {
+    if (stream.readyState !== EventSource.CLOSED) return say("Log stream reconnecting…");
+    say("Log stream closed.");
+    probe().catch(() => {});
+  });
   return () => stream.close();
 }
