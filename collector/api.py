@@ -23,7 +23,7 @@ from fleetpulse.core.httpauth import AuthSettings, Handler, auth_middleware
 from fleetpulse.core.login import add_login_routes
 from fleetpulse.core.samples import Labels, Series, is_counter, label_value
 from fleetpulse.core.selector import Selector, parse_selector
-from fleetpulse.core.sessions import Sessions
+from fleetpulse.core.sessions import SESSIONS, Sessions
 from fleetpulse.core.storage import (
     AGGREGATES,
     COUNTER_AGGREGATES,
@@ -220,6 +220,7 @@ def make_api(
     )
     app[CONTEXT] = ctx
     app[STORAGE] = ctx.storage
+    app[SESSIONS] = sessions
     app.router.add_get("/api/v1/hosts", hosts)
     app.router.add_get("/api/v1/hosts/{host}/metrics/history", history)
     app.router.add_get("/api/v1/metrics/history", history)

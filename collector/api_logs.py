@@ -15,6 +15,7 @@ from aiohttp import web
 from collector.api_context import CONTEXT, unknown_host
 from fleetpulse.core.httpapi import BadParameter, time_param
 from fleetpulse.core.selector import Selector, make_matcher
+from fleetpulse.core.sessions import signed_out
 from fleetpulse.core.storage import AGENT_LOGS, Event
 from fleetpulse.core.timeutil import format_time, now_ms
 
@@ -87,7 +88,7 @@ async def host_logs_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     quiet = 0.0
     try:
-        while True:
+        while not signed_out(request):
             events = await ctx.storage.query_events(
                 AGENT_LOGS, cursor + 1, now_ms() + 60_000, host_selector(host), 1000
             )

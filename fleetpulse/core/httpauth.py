@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from fleetpulse.core.sessions import COOKIE, Sessions
+from fleetpulse.core.sessions import COOKIE, REQUEST_SESSION, Sessions
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,6 +106,7 @@ def auth_middleware(
         session = request.cookies.get(COOKIE, "") if sessions is not None else ""
         if not header and session and sessions is not None and sessions.valid(session):
             if request.method in SAFE_METHODS or same_origin(request):
+                request[REQUEST_SESSION] = session
                 return await handler(request)
             logger.warning(
                 "refused a cross-origin write remote=%s path=%s", request.remote, request.path

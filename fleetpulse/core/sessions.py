@@ -13,6 +13,8 @@ import secrets
 import time
 from collections.abc import Callable
 
+from aiohttp import web
+
 COOKIE = "fleetpulse_session"
 LIFETIME = 12 * 3600.0  # seconds a session lasts from its login
 MAX_SESSIONS = 1000  # the oldest goes first beyond this, so logins cannot grow memory forever
@@ -44,3 +46,15 @@ class Sessions:
 
     def drop(self, session: str) -> None:
         self._expires.pop(session, None)
+
+
+# the sessions of an API app, and the one a request came in on (set by the auth middleware)
+SESSIONS = web.AppKey("sessions", Sessions)
+REQUEST_SESSION = web.RequestKey("session", str)
+
+
+def signed_out(request: web.Request) -> bool:
+    """Whether the session this request came in on has ended since (logout, expiry): a long
+    answer such as a log stream stops then instead of running on for a signed-out browser."""
+    session = request.get(REQUEST_SESSION)
+    return session is not None and not request.app[SESSIONS].valid(session)

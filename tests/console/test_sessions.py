@@ -1,9 +1,11 @@
 """The console's sessions on the API: the right token buys an HttpOnly, SameSite=Strict cookie
 that is not the token, the cookie opens reads and the log stream, a write with it needs this
-origin, logout ends it, and the console's files stay reachable without any of it."""
+origin, logout ends it (and a log stream open on it), and the console's files stay reachable
+without any of it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,10 +19,13 @@ from collector.api_context import ApiContext
 from collector.storage.sqlite import SqliteStorage
 from console.routes import console_routes
 from fleetpulse.core.httpauth import AuthSettings
+from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.thresholds import Thresholds
+from fleetpulse.core.timeutil import now_ms
 from tests.support.servers import serve_app
 
 TOKEN = "console-token-123"
+STREAM_END_WAIT = 10.0  # seconds; the stream looks again every half second
 
 
 @pytest.fixture
@@ -111,3 +116,18 @@ async def test_the_console_and_login_are_open_and_every_api_route_is_not(base: s
         for path in ("/api/v1/hosts", "/api/v1/alerts", "/api/v1/hosts/a/logs/stream", "/metrics"):
             async with session.get(base + path) as response:
                 assert response.status == 401, path
+
+
+async def test_logout_ends_a_log_stream_open_on_that_session(
+    base: str, store: SqliteStorage
+) -> None:
+    await store.write([Sample("up", make_labels({"host": "h1", "job": "j"}), 1.0, now_ms())])
+    async with fresh_session() as session:
+        await login(session, base, TOKEN)
+        async with session.get(f"{base}/api/v1/hosts/h1/logs/stream") as stream:
+            assert stream.status == 200
+            async with session.post(f"{base}/api/v1/logout") as out:
+                assert out.status == 200
+            async with asyncio.timeout(STREAM_END_WAIT):
+                # the server closes the stream: reading reaches its end instead of waiting on
+                await stream.read()
