@@ -12,6 +12,7 @@ import pytest
 
 from alerting.engine import AlertEngine
 from alerting.evaluator import Evaluator
+from alerting.events import EventKind
 from alerting.notification import Notification, NotificationKind
 from alerting.rules import load_ruleset
 from alerting.settings import AlertingSettings, ChannelSettings
@@ -40,7 +41,9 @@ def instance() -> AlertInstance:
 
 
 async def alert_events(store: SqliteStorage) -> list[Event]:
-    return await store.query_events(ALERT_EVENTS, 0, now_ms() + 60_000)
+    """The history: transitions and attempts, not the rule sets the engine publishes."""
+    events = await store.query_events(ALERT_EVENTS, 0, now_ms() + 60_000)
+    return [e for e in events if dict(e.labels).get("event") != EventKind.RULES]
 
 
 def test_condition_must_hold_for_the_whole_for_before_firing() -> None:
