@@ -34,6 +34,7 @@ sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve
 
 from playwright.async_api import Page, Response  # noqa: E402
 
+from bench.table import print_figures  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from fleetpulse.core.samples import Sample, make_labels  # noqa: E402
 from fleetpulse.core.tiers import DAY_MS, HOUR_MS, RetentionSettings  # noqa: E402
@@ -232,11 +233,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="measurements per figure")
     args = parser.parse_args(argv)
     rows = asyncio.run(run(args.hosts, args.runs))
-    width = max(len(name) for name, _ in rows)
-    print(f"{'figure'.ljust(width)}  value")
-    print(f"{'-' * width}  {'-' * 30}")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
+    print_figures(rows)
 
 
 if __name__ == "__main__":

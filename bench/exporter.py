@@ -36,6 +36,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.table import print_figures  # noqa: E402
 from exporter.settings import DockerSettings, NameFilter  # noqa: E402
 from exporter.sources.containers import ContainerSource  # noqa: E402
 from tests.support.docker_engine import DockerEngine, DockerSandbox  # noqa: E402
@@ -356,11 +357,7 @@ def main() -> int:
                 f"client {client:.2f} s + engine {engine_cpu:.2f} s CPU",
             )
         )
-    width = max(len(k) for k, _ in rows)
-    print(f"{'measure':<{width}}  value")
-    print(f"{'-' * width}  {'-' * 40}")
-    for key, shown in rows:
-        print(f"{key:<{width}}  {shown}")
+    print_figures(rows, heading="measure", rule=40)
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
+from bench.table import print_figures  # noqa: E402
 from collector.storage.sqlite import SqliteStorage  # noqa: E402
 from fleetpulse.core.samples import Sample, make_labels  # noqa: E402
 from fleetpulse.core.selector import parse_selector  # noqa: E402
@@ -130,11 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
     rows = asyncio.run(run(args.series, args.hours))
-    width = max(len(name) for name, _ in rows)
-    print(f"{'figure'.ljust(width)}  value")
-    print(f"{'-' * width}  {'-' * 30}")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
+    print_figures(rows)
 
 
 if __name__ == "__main__":
