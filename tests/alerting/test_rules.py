@@ -137,7 +137,7 @@ def test_shipped_rules_load_with_a_summary_on_every_rule() -> None:
 def test_rules_check_prints_one_summary_line_per_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "check", str(BUILTIN_RULES)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert f"{BUILTIN_RULES / 'host.yaml'}: ok, 5 rules in 1 groups" in out
+    assert f"{BUILTIN_RULES / 'host.yaml'}: ok, 7 rules in 1 groups" in out
     assert any(line.startswith(f"{BUILTIN_RULES / 'thresholds.yaml'}: ok") for line in out)
 
 

@@ -85,3 +85,15 @@ async def test_the_rule_example_of_docs_alerting_passes_rules_check(tmp_path: Pa
     code, out, err = await run_cli("rules", "check", "rules", cwd=tmp_path)
     assert (code, err) == (0, ""), err
     assert "rules/example.yaml: ok, 1 rules in 1 groups" in out
+
+
+async def test_the_rules_check_example_of_docs_alerting_is_what_it_prints(tmp_path: Path) -> None:
+    blocks = fenced_blocks(section((ROOT / "docs" / "alerting.md").read_text(), "Rules"))
+    shown = next(body for language, body in blocks if body.startswith("$ fleetpulse rules check"))
+    command, *lines = shown.split("$ ")[1].splitlines()
+    assert command == "fleetpulse rules check rules/"
+    code, _, err = await run_cli("init", str(tmp_path), cwd=tmp_path)
+    assert code == 0, err
+    code, out, err = await run_cli("rules", "check", "rules/", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == lines
