@@ -350,7 +350,8 @@ class AlertEngine:
                 schedule.ran(ready, loop.time())
             wait = schedule.next_due(default=loop.time() + self.settings.interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload_wanted.wait(), max(0.0, wait - loop.time()))
+                async with asyncio.timeout(max(0.0, wait - loop.time())):
+                    await self._reload_wanted.wait()
             if self._reload_wanted.is_set():
                 self._reload_wanted.clear()
                 await asyncio.to_thread(self.reload)

@@ -165,7 +165,11 @@ class ChannelWorker:
             self.secrets,
         )
         try:
-            await asyncio.wait_for(call, self.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the call finishes, and the worker, and so the engine's stop, then
+            # never end (the same holds for every wait_for that a stop cancels)
+            async with asyncio.timeout(self.timeout):
+                await call
         except TimeoutError:
             raise DeliveryFailed(f"no answer within {self.timeout:g}s") from None
 

@@ -33,7 +33,8 @@ async def metrics(request: web.Request) -> web.Response:
     if not cache.ready.is_set():
         # the first collection is still running; wait briefly rather than serve nothing
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(cache.ready.wait(), 5.0)
+            async with asyncio.timeout(5.0):
+                await cache.ready.wait()
     if wants_openmetrics(request.headers.get("Accept", "")):
         body = await asyncio.to_thread(cache.openmetrics)
         return web.Response(body=body, headers={"Content-Type": OPENMETRICS_TYPE, **IDENTITY})

@@ -127,7 +127,8 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         while not self._closed.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.flush_interval)
+                async with asyncio.timeout(self.settings.flush_interval):
+                    await self._wake.wait()
             self._wake.clear()
             if self._closed.is_set():
                 break
@@ -235,7 +236,8 @@ class BatchWriter:
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the writer closes."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._closed.wait()
 
     async def _send_with_retries(self, tier: str, lines: list[str], *, retries: bool) -> bool:
         attempts = self.settings.max_retries + 1 if retries else 1
@@ -299,11 +301,13 @@ class BatchWriter:
         self._wake.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, self.settings.close_timeout)
+                async with asyncio.timeout(self.settings.close_timeout):
+                    await self._task
             except TimeoutError:
                 log.warning("influxdb batch writer did not stop in time; spooling what is left")
         try:
-            await asyncio.wait_for(self.flush(retries=False), self.settings.close_timeout)
+            async with asyncio.timeout(self.settings.close_timeout):
+                await self.flush(retries=False)
         except TimeoutError:
             log.warning("influxdb did not answer while closing; spooling what is left")
         # Whatever is still queued (a send cut short) waits in the spool for the next start.
