@@ -14,6 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.support.poll import eventually
+
 
 async def spawn_exporter(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
@@ -70,11 +72,16 @@ async def test_exporter_stops_cleanly_on_sigterm_while_collecting(tmp_path: Path
                 if match := re.search(r"exporter listening on (http://\S+/metrics)", line):
                     break
         assert match is not None, "the exporter never said where it listens"
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(match.group(1), timeout=aiohttp.ClientTimeout(total=10)) as response,
-        ):
-            assert response.status == 200 and "# TYPE host_" in await response.text()
+        async with aiohttp.ClientSession() as session:
+
+            async def serves_the_host_source() -> bool:
+                assert match is not None
+                timeout = aiohttp.ClientTimeout(total=10)
+                async with session.get(match.group(1), timeout=timeout) as response:
+                    # the first answer may come before the host source's first collection
+                    return response.status == 200 and "# TYPE host_" in await response.text()
+
+            await eventually(serves_the_host_source, what="the host source served")
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
     finally:
