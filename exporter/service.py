@@ -14,7 +14,7 @@ from exporter.logbuffer import LogBuffer
 from exporter.logbuffer import install as install_log_buffer
 from exporter.server import make_app
 from exporter.settings import ExporterSettings, TlsSettings
-from exporter.sources.base import Source
+from exporter.sources.base import FLAG_OFF_HINT, Source
 from fleetpulse.core.errors import ConfigError, Problem
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.site import start_site
@@ -22,9 +22,8 @@ from fleetpulse.core.site import start_site
 log = logging.getLogger(__name__)
 LOG_BUFFER_LINES = 10_000
 OWN_LOGGERS = "exporter"  # the parent of every logger of the exporter's own code
-# How a failing source's warning says to turn it off, in the words the running command
-# accepts: `fleetpulse exporter` has the flag, `fleetpulse up` only the config key.
-FLAG_OFF_HINT = "--disable {source}"
+# Under `fleetpulse up` a failing source's warning names the config key, since `up` has no
+# --disable flag (FLAG_OFF_HINT is the exporter's own words).
 CONFIG_OFF_HINT = "exporter.{source}.enabled: false in the config"
 
 

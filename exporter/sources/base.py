@@ -10,6 +10,10 @@ from prometheus_client.metrics_core import Metric as Family
 
 from fleetpulse.core.catalog import BY_NAME
 
+# How a failing source's warning says to turn it off under `fleetpulse exporter` (under
+# `fleetpulse up` the exporter's service names the config key instead).
+FLAG_OFF_HINT = "--disable {source}"
+
 
 class Source(Protocol):
     name: str

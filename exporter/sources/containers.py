@@ -33,6 +33,7 @@ from prometheus_client.metrics_core import Metric as Family
 
 from exporter.dockerapi import Engine
 from exporter.settings import DockerSettings, NameFilter
+from exporter.sources.base import FLAG_OFF_HINT as BASE_FLAG_OFF_HINT
 from exporter.sources.base import family
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def cpu_sample(stats: Stats, engine_os: str = "linux") -> CpuSample | None:
 DEFAULT_DOCKER = DockerSettings()
 ALL_NAMES = NameFilter()
 # how to turn this source off; `fleetpulse up` passes its own words (it has no such flag)
-FLAG_OFF_HINT = "--disable containers"
+FLAG_OFF_HINT = BASE_FLAG_OFF_HINT.format(source="containers")
 
 
 class EngineUnavailable(ConnectionError):
