@@ -17,6 +17,7 @@ from alerting.rules import load_rule_file, rule_files
 from alerting.ruletest import run_test_file
 from collector.storage.factory import describe_storage, open_storage
 from fleetpulse.app.config import Config
+from fleetpulse.app.datadir import check_data_dir
 from fleetpulse.core.errors import ConfigError, Problem
 from fleetpulse.core.signals import stop_event
 from fleetpulse.core.site import start_site
@@ -31,7 +32,7 @@ async def serve_alerting(config: Config, data_dir: Path) -> None:
     """The alert engine as its own process, on the store the collector writes."""
     engine = AlertEngine(config.alerting)
     engine.load()
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(check_data_dir, data_dir)
     storage = await open_storage(config.storage, config.retention, data_dir)
     stopping = stop_event()
     runner: web.AppRunner | None = None

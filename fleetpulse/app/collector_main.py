@@ -20,6 +20,7 @@ from collector.storage.influx.setup import InfluxSetupError, ensure_influx_setup
 from console.routes import console_routes
 from fleetpulse import __version__
 from fleetpulse.app.config import Config
+from fleetpulse.app.datadir import check_data_dir
 from fleetpulse.core.durations import format_duration
 from fleetpulse.core.signals import stop_event
 from fleetpulse.core.thresholds import LiveThresholds
@@ -75,7 +76,7 @@ async def serve_collector(
     thresholds = LiveThresholds(config.alerting.rules)
     stopping = stop_event()
     tune_gc()
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(check_data_dir, data_dir)
     influx = await influx_setup(config) if config.storage.backend == "influxdb" else ""
     storage = await open_storage(config.storage, config.retention, data_dir)
     try:

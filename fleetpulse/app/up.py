@@ -23,6 +23,7 @@ from exporter.service import start_exporter
 from fleetpulse import __version__
 from fleetpulse.app.collector_main import tune_gc
 from fleetpulse.app.config import Config
+from fleetpulse.app.datadir import check_data_dir
 from fleetpulse.core.durations import format_duration
 from fleetpulse.core.listen import Listen
 from fleetpulse.core.samples import make_labels
@@ -46,7 +47,7 @@ async def run_up(config: Config, data_dir: Path, out: TextIO = sys.stdout) -> No
         self_labels=make_labels({"host": socket.gethostname(), "job": SELF_JOB}),
     )
     engine.load()
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(check_data_dir, data_dir)
     storage = await open_storage(config.storage, config.retention, data_dir)
     try:
         exporter = await start_exporter(

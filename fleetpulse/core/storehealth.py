@@ -9,6 +9,7 @@ that is missing because the store failed from data a target did not send.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,20 @@ class Cause(StrEnum):
     UNREACHABLE = "unreachable"
     TIMEOUT = "timeout"  # no answer in time: a stalled disk, a lock held too long
     OTHER = "other"
+
+
+_BY_ERRNO = {
+    errno.ENOSPC: Cause.DISK_FULL,
+    errno.EDQUOT: Cause.DISK_FULL,
+    errno.EROFS: Cause.READ_ONLY,
+    errno.EACCES: Cause.PERMISSION_DENIED,
+    errno.EPERM: Cause.PERMISSION_DENIED,
+}
+
+
+def cause_of_errno(number: int | None) -> Cause:
+    """The cause a failed file operation's errno names (`OSError.errno`); OTHER if none fits."""
+    return _BY_ERRNO.get(number or 0, Cause.OTHER)
 
 
 @dataclass(frozen=True, slots=True)
