@@ -1,7 +1,8 @@
 """The HTTP API: hosts with their latest usage, and metric history as JSON or CSV.
 
 Every bad parameter is a 400 that names the parameter; an unknown host is a 404; a store
-outage is a 503. Nothing here knows SQL or Flux: it asks the storage port.
+outage is a 503, with the store's health as /healthz shows it. Nothing here knows SQL or
+Flux: it asks the storage port.
 """
 
 from __future__ import annotations
@@ -52,10 +53,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error(400, f"bad parameter {exc}")
     except StorageUnavailable as exc:
         log.warning("storage unavailable path=%s error=%s", request.path, exc)
-        return error(503, f"storage unavailable: {exc}; retry shortly")
+        return storage_error(request, 503, f"storage unavailable: {exc}; retry shortly")
     except StorageError as exc:
         log.error("storage error path=%s error=%s", request.path, exc)
-        return error(500, f"storage error: {exc}")
+        return storage_error(request, 500, f"storage error: {exc}")
+
+
+def storage_error(request: web.Request, status: int, message: str) -> web.Response:
+    """The error, with the store's health while it is degraded: a refused token or InfluxDB
+    gone fails the reads too, and the hosts answer then still says why (`store`, as in a
+    200 answer), instead of only that it failed."""
+    ctx = request.app.get(CONTEXT)
+    health = ctx.storage.health() if ctx is not None else None
+    if health is None or health.ok:
+        return error(status, message)
+    return web.json_response({"error": message, "store": health.as_json()}, status=status)
 
 
 async def hosts(request: web.Request) -> web.Response:

@@ -94,6 +94,8 @@ STATUS_HINTS = {
     413: "the batch is too large; lower storage.influxdb.batch_size",
     429: "InfluxDB asks us to slow down; its Retry-After is honoured",
 }
+# No answer at all: what /healthz and the log say to check, since no status names a cause.
+UNREACHABLE_HINT = "check that InfluxDB runs and storage.influxdb.url points at it"
 STATUS_CAUSES = {
     401: Cause.UNAUTHORIZED,
     403: Cause.FORBIDDEN,
@@ -309,7 +311,10 @@ class InfluxStorage:
             raise WriteRejected(f"{detail}; {hint}", cause) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise WriteRetryable(f"influxdb at {self.settings.url} unreachable: {reason}") from None
+            raise WriteRetryable(
+                f"influxdb at {self.settings.url} unreachable: {reason}; {UNREACHABLE_HINT}; "
+                "writes wait in the spool until it answers"
+            ) from None
 
     # -- reads --------------------------------------------------------------------------
 
@@ -332,7 +337,9 @@ class InfluxStorage:
             raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            error = StorageUnavailable(f"influxdb at {self.settings.url} unreachable: {reason}")
+            error = StorageUnavailable(
+                f"influxdb at {self.settings.url} unreachable: {reason}; {UNREACHABLE_HINT}"
+            )
             self._read_failed(error)
             raise error from None
         if self.writer.health.read_ok() is not None:

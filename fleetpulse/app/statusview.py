@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from fleetpulse.app.apiclient import ApiClient, ApiError, ApiTarget
+from fleetpulse.app.apiclient import ApiClient, ApiError, ApiTarget, ApiUnreachable
 from fleetpulse.core.thresholds import THRESHOLD_METRICS
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -227,8 +227,33 @@ async def container_values(client: ApiClient, host: str) -> dict[str, dict[str, 
     return containers
 
 
+async def store_health(client: ApiClient) -> dict[str, Any] | None:
+    """The store's health as /healthz says it; None when that cannot be asked either."""
+    try:
+        health = await client.get_json("/healthz")
+    except ApiError:
+        return None
+    store = health.get("store") if isinstance(health, dict) else None
+    return store if isinstance(store, dict) else None
+
+
+async def fetch_hosts(client: ApiClient) -> dict[str, Any]:
+    """The hosts answer. A store that fails its reads too (a refused token, InfluxDB gone)
+    fails it, and then the error leads with why, as the hosts answer would have said it."""
+    try:
+        answer: dict[str, Any] = await client.get_json("/api/v1/hosts")
+    except ApiUnreachable:
+        raise
+    except ApiError as exc:
+        degraded = render_store(await store_health(client))
+        if not degraded:
+            raise
+        raise ApiError(f"{degraded}\n{exc}") from None
+    return answer
+
+
 async def fetch_status(client: ApiClient, host: str | None) -> StatusData:
-    answer = await client.get_json("/api/v1/hosts")
+    answer = await fetch_hosts(client)
     hosts: list[dict[str, Any]] = answer.get("hosts", [])
     if host is not None and host not in {h["host"] for h in hosts}:
         known = ", ".join(h["host"] for h in hosts) or "none yet"
