@@ -40,7 +40,7 @@ from alerting.rules import Group, Rule, RuleSet
 from alerting.schedule import Schedule
 from alerting.settings import AlertingSettings
 from alerting.state import AlertInstance, InstanceKey
-from alerting.statefile import load_saved, state_payload, write_state
+from alerting.statefile import STATE_FILE, load_saved, state_payload, write_state
 from fleetpulse.core.durations import format_duration
 from fleetpulse.core.overrides import in_force, read_overrides
 from fleetpulse.core.samples import Labels, Series, label_value
@@ -91,6 +91,7 @@ class AlertEngine:
         self._queries = RuleQueries()
         self._reload_wanted = asyncio.Event()
         self._saved: str | None = None
+        self._save_failing: str | None = None  # why the state file cannot be written now
         self._save_lock = asyncio.Lock()
         # the history of instances dropped with their rules, written with the next cycle's
         self._orphan_events: list[Event] = []
@@ -289,9 +290,34 @@ class AlertEngine:
         payload = state_payload(
             list(self.instances.values()), self.outbox.to_json(), self.heartbeat_ms
         )
-        if payload != self._saved:
+        if payload == self._saved:
+            return
+        try:
             await asyncio.to_thread(write_state, data_dir, payload)
-            self._saved = payload
+        except OSError as exc:
+            self._save_failed(data_dir, exc)
+            return
+        self._saved = payload
+        if self._save_failing is not None:
+            log.warning("alert state saved again path=%s", data_dir / STATE_FILE)
+            self._save_failing = None
+            self.metrics.save_failing.set(0)
+
+    def _save_failed(self, data_dir: Path, exc: OSError) -> None:
+        """A full or read-only disk must not stop the engine: it evaluates and notifies on
+        from memory (the self-rules say the disk is failing) and saves again once it can.
+        Only a restart meanwhile loses what the file would have kept."""
+        why = exc.strerror or str(exc)
+        if why != self._save_failing:  # once per outage, and when its cause changes
+            log.error(
+                "alert state not saved path=%s error=%s: evaluation and notifications go on, "
+                "but a restart now forgets cooldowns and undelivered notifications; free "
+                "space on that disk or make it writable",
+                data_dir / STATE_FILE,
+                why,
+            )
+        self._save_failing = why
+        self.metrics.save_failing.set(1)
 
     async def _record_outcome(self, outcome: Outcome) -> None:
         self.metrics.delivered(outcome.notification.channel, outcome.ok, outcome.final)

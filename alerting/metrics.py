@@ -32,6 +32,12 @@ class EngineMetrics:
             registry=registry,
         )
         self.rules = Gauge("fleetpulse_alert_rules", "Rules loaded.", registry=registry)
+        self.save_failing = Gauge(
+            "fleetpulse_alert_state_save_failing",
+            "1 while the engine cannot write its state file (cooldowns, undelivered "
+            "notifications) to its data folder.",
+            registry=registry,
+        )
         self.deliveries = Counter(
             "fleetpulse_notification_attempts",
             "Notification delivery attempts by channel and result (sent, failed).",

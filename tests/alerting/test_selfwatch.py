@@ -13,8 +13,8 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from fleetpulse.core.samples import make_labels
 from fleetpulse.core.selector import Selector
 from fleetpulse.core.tiers import RetentionSettings
 from tests.alerting.recorders import HttpRecorder
+from tests.support.disks import Ext4Disk, SmallDisk, ext4_disk, small_disk
 from tests.support.poll import eventually
 from tests.support.servers import free_port, serve, static_exposition
 from tests.support.sqlite_full import fill, free
@@ -82,9 +83,14 @@ def json_channel(recorder: HttpRecorder, name: str) -> ChannelSettings:
 
 @asynccontextmanager
 async def world(
-    tmp_path: Path, settings: AlertingSettings, down: tuple[str, ...] = ()
+    tmp_path: Path,
+    settings: AlertingSettings,
+    down: tuple[str, ...] = (),
+    data: Path | None = None,
 ) -> AsyncIterator[World]:
-    """web-1 answers; each host in `down` is a target nothing listens for."""
+    """web-1 answers; each host in `down` is a target nothing listens for. The store and the
+    engine's state share `data`, as they share `fleetpulse up`'s --data-dir."""
+    data = tmp_path / "data" if data is None else data
     rules = tmp_path / "rules"
     rules.mkdir()
     shutil.copy(BUILTIN_RULES / "fleetpulse.yaml", rules)
@@ -100,7 +106,7 @@ async def world(
         notify_timeout=settings.notify_timeout,
     )
     async with serve({"/metrics": static_exposition("host_cpu_usage_percent 10\n")}) as base:
-        storage = await SqliteStorage.open(tmp_path / "metrics.db", RetentionSettings())
+        storage = await SqliteStorage.open(data / "metrics.db", RetentionSettings())
         registry = CollectorRegistry(auto_describe=True)
         engine = AlertEngine(
             settings,
@@ -114,7 +120,7 @@ async def world(
                 api=ApiSettings(listen=Listen("127.0.0.1", 0)),
             ),
             storage,
-            tmp_path,
+            data,
             [
                 TargetSettings(url=f"{base}/metrics", host="web-1"),
                 *(TargetSettings(url=f"http://127.0.0.1:{free_port()}/", host=h) for h in down),
@@ -123,7 +129,7 @@ async def world(
             registry=registry,
             scrape_self="fp",
         )
-        task = asyncio.create_task(engine.run(storage, tmp_path / "data"))
+        task = asyncio.create_task(engine.run(storage, data))
         try:
             yield World(storage, engine, collector)
         finally:
@@ -201,6 +207,79 @@ async def test_a_full_store_alerts_on_itself_holds_host_alerts_and_recovers(
     store_alerts = alerts_about(webhook, "FleetPulseStoreWriteFailing")
     assert len(store_alerts) == 2, store_alerts
     assert not alerts_about(webhook, "FleetPulseSamplesDropped")
+    assert len(webhook.received) == 2, [r.text for r in webhook.received]
+
+
+@dataclass(frozen=True)
+class DiskFault:
+    """A disk failing under the whole data folder, the store's file and the engine's state
+    alike (`tests/support/disks`)."""
+
+    cause: str
+    words: str  # what /healthz quotes from SQLite or the kernel
+    advice: str
+    disk: Callable[[Path], AbstractContextManager[SmallDisk | Ext4Disk]]
+
+    @staticmethod
+    def break_(disk: SmallDisk | Ext4Disk) -> None:
+        disk.fill() if isinstance(disk, SmallDisk) else disk.fail()
+
+    @staticmethod
+    def fix(disk: SmallDisk | Ext4Disk) -> None:
+        disk.free() if isinstance(disk, SmallDisk) else disk.repair()
+
+
+FAULTS = {
+    "full": DiskFault("disk_full", "database or disk is full", "free space", small_disk),
+    "read_only": DiskFault("read_only", "disk I/O error", "remount it read-write", ext4_disk),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+async def test_a_failing_disk_alerts_once_calls_no_host_down_and_recovers(
+    tmp_path: Path, webhook: HttpRecorder, caplog: pytest.LogCaptureFixture, fault: DiskFault
+) -> None:
+    """A real file system fails under the store and the alert state: the self-alert names
+    the cause and is delivered (the engine notifies from memory while it cannot save), no
+    host alert fires, and once the disk is back everything resolves by itself."""
+    caplog.set_level(logging.INFO)
+    settings = AlertingSettings(channels=(json_channel(webhook, "ops"),), default_channels=("ops",))
+    with fault.disk(tmp_path / "disk") as disk:
+        async with world(tmp_path, settings, data=disk.mountpoint) as w:
+            await eventually(lambda: w.engine.cycles >= 8, what="evaluations before the fault")
+
+            fault.break_(disk)
+            await eventually(
+                lambda: alerts_about(webhook, f"cannot write to its store ({fault.cause})"),
+                what="the store alert delivered",
+            )
+            write = (await w.get("/healthz"))["store"]["write"]
+            assert write["cause"] == fault.cause
+            assert fault.words in write["error"] and fault.advice in write["error"], write
+            hosts = await w.get("/api/v1/hosts")
+            assert False not in {h["up"] for h in hosts["hosts"]}, hosts
+            assert "alert state not saved" in caplog.text  # said, and the engine went on
+
+            fault.fix(disk)
+            await eventually(
+                lambda: any(
+                    "RESOLVED" in t for t in alerts_about(webhook, "FleetPulseStoreWriteFailing")
+                ),
+                what="the store alert resolved",
+                within=60,
+            )
+
+            async def healthy_and_up() -> bool:
+                hosts = await w.get("/api/v1/hosts")
+                return await w.get("/healthz") == {"status": "ok"} and all(
+                    h["up"] is True for h in hosts["hosts"]
+                )
+
+            await eventually(healthy_and_up, what="healthz ok and hosts up again", within=30)
+            assert "alert state saved again" in caplog.text
+
+    assert not alerts_about(webhook, "HostDown")
+    assert len(alerts_about(webhook, "FleetPulseStoreWriteFailing")) == 2  # fired, resolved
     assert len(webhook.received) == 2, [r.text for r in webhook.received]
 
 

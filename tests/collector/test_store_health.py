@@ -1,6 +1,7 @@
 """The SQLite store's health on real failures: a full database (`tests/support/sqlite_full`:
-SQLite answers SQLITE_FULL exactly as on a full disk) and a read-only file system (a small
-tmpfs this test mounts read-only, as root)."""
+SQLite answers SQLITE_FULL exactly as on a full disk), a read-only file system (a small
+tmpfs this test mounts read-only, as root) and an ext4 disk the kernel turns read-only under
+the running store (`tests/support/disks`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 
 from collector.storage.sqlite import SqliteStorage
 from fleetpulse.core.samples import Sample, make_labels
+from fleetpulse.core.selector import Selector
 from fleetpulse.core.storage import StorageUnavailable
 from fleetpulse.core.storehealth import Cause
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
+from tests.support.disks import ext4_disk
 from tests.support.poll import eventually
 from tests.support.require import missing
 from tests.support.sqlite_full import fill, free
@@ -94,3 +97,30 @@ async def test_a_store_on_a_read_only_file_system_says_so_at_open(read_only_fold
         await SqliteStorage.open(read_only_folder / "data" / "metrics.db", RetentionSettings())
     assert failed.value.cause == Cause.READ_ONLY
     assert "read-only file system" in str(failed.value) and "--data-dir" in str(failed.value)
+
+
+async def test_a_disk_turned_read_only_under_the_store_is_named_and_a_remount_reopens_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The kernel turns ext4 read-only under the open file (errors=remount-ro): SQLite only
+    says "disk I/O error", the folder says why. The repaired disk mounted at the same place
+    is a new file, which the store reopens by itself."""
+    with ext4_disk(tmp_path / "disk") as disk:
+        store = await SqliteStorage.open(disk.mountpoint / "metrics.db", RetentionSettings())
+        try:
+            await store.write(samples(3))
+            disk.fail()
+            with pytest.raises(StorageUnavailable) as failed:
+                await store.write(samples(3, start=10))
+            assert failed.value.cause == Cause.READ_ONLY
+            assert "read-only file system" in str(failed.value)
+            health = store.health()
+            assert health.write is not None and health.write.cause == Cause.READ_ONLY
+
+            disk.repair()
+            await store.write(samples(3, start=20))  # no failure: reopened and written
+            found = await store.query_latest(Selector("host_disk_usage_percent"), 0)
+            assert {"h20", "h21", "h22"} <= {dict(v.labels)["host"] for v in found}
+            assert "is a new one (remounted or restored): reopening" in caplog.text
+        finally:
+            await store.close()

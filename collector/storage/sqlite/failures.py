@@ -1,15 +1,19 @@
 """What a failed SQLite call means for an operator: its cause and what to do next.
 
-SQLite reports a full disk, a read-only file system and a file it may not write with codes
-(`sqlite_errorcode`); the folder's mount flags tell a read-only file system from a file the
-user may not write, which SQLite reports alike (SQLITE_READONLY).
+SQLite reports a full disk with its own code (`sqlite_errorcode`), but not always the others:
+a file system the kernel turned read-only under a running store (ext4's errors=remount-ro)
+answers SQLITE_IOERR_WRITE ("disk I/O error"), and a read-only file system and a file the
+user may not write both answer SQLITE_READONLY. For those, the folder itself is asked: a file
+created there fails with the errno that names the cause (EROFS, EACCES, ENOSPC).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from fleetpulse.core.storage import StorageError, StorageUnavailable
@@ -35,29 +39,40 @@ _BY_ERRNO = {
 }
 
 
-def read_only_mount(path: Path) -> bool:
-    """Whether the nearest existing folder of `path` is on a read-only file system."""
+def folder_refuses(path: Path) -> Cause | None:
+    """Why the nearest existing folder of `path` refuses a new file, or None if it takes one.
+
+    The mount flags alone miss ext4's emergency read-only state, which keeps `rw` in them."""
     folder = path if path.is_dir() else path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return Cause.READ_ONLY
+        fd, probe = tempfile.mkstemp(prefix=".fleetpulse-probe.", dir=folder)
+    except OSError as exc:
+        return _BY_ERRNO.get(exc.errno or 0)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
 
 
 def cause_of(exc: sqlite3.Error | OSError, path: Path) -> Cause:
     if isinstance(exc, OSError):
-        cause = _BY_ERRNO.get(exc.errno or 0, Cause.OTHER)
-    else:
-        # extended codes (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_…) keep the primary in the
-        # low byte
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        cause = _BY_CODE.get(code, Cause.OTHER)
-        if cause == Cause.OTHER and code == sqlite3.SQLITE_IOERR:
-            cause = Cause.DISK_FULL if "full" in str(exc) else Cause.OTHER
-    if cause in (Cause.READ_ONLY, Cause.PERMISSION_DENIED):
-        return Cause.READ_ONLY if read_only_mount(path) else Cause.PERMISSION_DENIED
+        return _BY_ERRNO.get(exc.errno or 0, Cause.OTHER)
+    # extended codes (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_…) keep the primary in the low
+    # byte
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    cause = _BY_CODE.get(code, Cause.OTHER)
+    if cause in (Cause.READ_ONLY, Cause.PERMISSION_DENIED) or code == sqlite3.SQLITE_IOERR:
+        refused = folder_refuses(path)
+        if refused is not None:
+            return refused
+        if code == sqlite3.SQLITE_IOERR:
+            return Cause.DISK_FULL if "full" in str(exc) else Cause.OTHER
+        # the folder takes new files, so it is the database file's own mode
+        return Cause.PERMISSION_DENIED
     return cause
 
 

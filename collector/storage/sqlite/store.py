@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -77,6 +79,10 @@ class SqliteStorage:
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-read")
         self._read_batches = ReadBatcher(self._readers)
         self._local = threading.local()
+        # bumped when the file at `path` turns out to be another one than the store holds (the
+        # disk was remounted or restored under it): each thread's connection then reopens
+        self._generation = 0
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
         self._series = SeriesIds()  # the writer thread's
         self._selected = SelectorQueries()  # the reader thread's
         self._health = HealthTracker(settle_ms=int(health_settle * 1000))
@@ -97,11 +103,56 @@ class SqliteStorage:
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.generation != self._generation:
+            with suppress(sqlite3.Error):
+                conn.close()
+            conn = None
         if conn is None:
+            generation = self._generation
             conn = connect(self.path)
+            if generation:
+                conn.executescript(SCHEMA)  # the file now there may be a fresh one
             conn.create_function("keeps", 2, self._selected.keep)
-            self._local.conn = conn
+            self._local.conn, self._local.generation = conn, generation
         return conn
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _writing(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """`fn` for the writer thread; when it fails because the store holds a file that is
+        no longer the one at `path`, it runs again on the file now there (the failed
+        transaction was rolled back, so nothing is written twice)."""
+
+        def write() -> T:
+            try:
+                return fn()
+            except (sqlite3.Error, OSError):
+                if not self._reopen_if_replaced():
+                    raise
+            return fn()
+
+        return write
+
+    def _reopen_if_replaced(self) -> bool:
+        """On the writer thread, after a failure: a read-only or failed disk that the operator
+        remounted (or restored) leaves this process holding the old file, which fails forever;
+        the file at `path` is then another one, and the store reopens it. A missing file is
+        no reason: while the disk is unmounted its mount point is an empty folder."""
+        found = self._file_identity()
+        if found is None or found == self._identity:
+            return False
+        log.warning(
+            "sqlite store file at %s is a new one (remounted or restored): reopening", self.path
+        )
+        self._identity = found
+        self._generation += 1
+        self._series.forget()  # ids of the old file
+        return True
 
     async def _run(
         self, pool: ThreadPoolExecutor, fn: Callable[[], T], *, writes: bool = False
@@ -117,6 +168,8 @@ class SqliteStorage:
             async with asyncio.timeout(self.timeout):
                 if pool is self._readers:
                     result = await self._read_batches.submit(loop, fn)
+                elif writes:
+                    result = await loop.run_in_executor(pool, self._writing(fn))
                 else:
                     result = await loop.run_in_executor(pool, fn)
         except TimeoutError:
@@ -165,6 +218,7 @@ class SqliteStorage:
     def _create_schema(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(SCHEMA)
+        self._identity = self._file_identity()
 
     # -- writes -------------------------------------------------------------------------
 
