@@ -8,13 +8,12 @@ names the folder, the cause and what to do next.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
-import tempfile
 from pathlib import Path
 
 from fleetpulse.core.errors import FleetPulseError
+from fleetpulse.core.probe import refusal
 from fleetpulse.core.storehealth import Cause, cause_of_errno
 
 OTHER_DIR = "choose another --data-dir"
@@ -30,12 +29,11 @@ def check_data_dir(path: Path) -> None:
     Raises DataDirError naming the folder, the cause and what to do next."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".fleetpulse-probe.", dir=path)
     except OSError as exc:
         raise DataDirError(data_dir_problem(path, exc)) from exc
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    refused = refusal(path)
+    if refused is not None:
+        raise DataDirError(data_dir_problem(path, refused)) from refused
 
 
 def data_dir_problem(path: Path, exc: OSError) -> str:

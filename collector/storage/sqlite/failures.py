@@ -9,15 +9,13 @@ created there fails with the errno that names the cause (EROFS, EACCES, ENOSPC).
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
+from fleetpulse.core.probe import refusal
 from fleetpulse.core.storage import StorageError, StorageUnavailable
-from fleetpulse.core.storehealth import Cause
+from fleetpulse.core.storehealth import Cause, cause_of_errno
 
 _BY_CODE = {
     sqlite3.SQLITE_FULL: Cause.DISK_FULL,
@@ -29,13 +27,6 @@ _BY_CODE = {
     sqlite3.SQLITE_LOCKED: Cause.LOCKED,
     sqlite3.SQLITE_CORRUPT: Cause.CORRUPT,
     sqlite3.SQLITE_NOTADB: Cause.CORRUPT,
-}
-_BY_ERRNO = {
-    errno.ENOSPC: Cause.DISK_FULL,
-    errno.EDQUOT: Cause.DISK_FULL,
-    errno.EROFS: Cause.READ_ONLY,
-    errno.EACCES: Cause.PERMISSION_DENIED,
-    errno.EPERM: Cause.PERMISSION_DENIED,
 }
 
 
@@ -49,18 +40,16 @@ def folder_refuses(path: Path) -> Cause | None:
     try:
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
             return Cause.READ_ONLY
-        fd, probe = tempfile.mkstemp(prefix=".fleetpulse-probe.", dir=folder)
-    except OSError as exc:
-        return _BY_ERRNO.get(exc.errno or 0)
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
-    return None
+    except OSError:
+        return None
+    refused = refusal(folder)
+    cause = None if refused is None else cause_of_errno(refused.errno)
+    return None if cause == Cause.OTHER else cause
 
 
 def cause_of(exc: sqlite3.Error | OSError, path: Path) -> Cause:
     if isinstance(exc, OSError):
-        return _BY_ERRNO.get(exc.errno or 0, Cause.OTHER)
+        return cause_of_errno(exc.errno)
     # extended codes (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_…) keep the primary in the low
     # byte
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
