@@ -17,24 +17,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tests.alerting.recorders import HttpRecorder
+from tests.alerting.test_selfwatch import HOST_DOWN
 from tests.support.poll import eventually
 from tests.support.require import missing
 from tests.support.servers import free_port
 
-RULES = """
-groups:
-  - name: hosts
-    interval: 250ms
-    rules:
-      - alert: HostDown
-        metric: up
-        reduce: last
-        window: 2s
-        op: "=="
-        threshold: 0
-        severity: critical
-        for: 3s
-"""
+# a `for` long enough that HostDown fires after the folder stops taking files
+RULES = HOST_DOWN.replace("for: 1s", "for: 3s")
 
 NO_DAC_OVERRIDE = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 
