@@ -92,7 +92,9 @@ STATUS_HINTS = {
     403: "the token may not write here; give it write access to the buckets",
     404: "bucket or org not found; run `fleetpulse influx setup` or check storage.influxdb",
     413: "the batch is too large; lower storage.influxdb.batch_size",
-    429: "InfluxDB asks us to slow down; its Retry-After is honoured",
+    429: "InfluxDB asks us to slow down (a rate or quota limit); requests wait as long as its "
+    "Retry-After says; raise that limit, or write less often (scrape.interval) or in larger "
+    "batches (storage.influxdb.batch_size)",
 }
 # No answer at all: what /healthz and the log say to check, since no status names a cause.
 UNREACHABLE_HINT = "check that InfluxDB runs and storage.influxdb.url points at it"
@@ -310,11 +312,24 @@ class InfluxStorage:
                 raise WriteTooLarge(f"{detail}; {hint}") from None
             raise WriteRejected(f"{detail}; {hint}", cause) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
+            problem, cause = self._no_answer(exc)
             raise WriteRetryable(
-                f"influxdb at {self.settings.url} unreachable: {reason}; {UNREACHABLE_HINT}; "
-                "writes wait in the spool until it answers"
+                f"{problem}; writes wait in the spool until it answers", cause=cause
             ) from None
+
+    def _no_answer(self, exc: BaseException) -> tuple[str, Cause]:
+        """What to say of a request that got no answer: a timeout (InfluxDB overloaded or
+        stalled) is not a refused connection (InfluxDB down or the URL wrong)."""
+        url = self.settings.url
+        if isinstance(exc, TimeoutError):
+            return (
+                f"influxdb at {url} did not answer within {self.settings.timeout:g}s; it may "
+                "be overloaded or stalled: check its load and disk, or raise "
+                "storage.influxdb.timeout",
+                Cause.TIMEOUT,
+            )
+        reason = str(exc) or type(exc).__name__
+        return f"influxdb at {url} unreachable: {reason}; {UNREACHABLE_HINT}", Cause.UNREACHABLE
 
     # -- reads --------------------------------------------------------------------------
 
@@ -328,18 +343,19 @@ class InfluxStorage:
                 raise StorageError(detail) from None
             cause = STATUS_CAUSES.get(status, Cause.UNREACHABLE if status >= 500 else Cause.OTHER)
             hint = STATUS_HINTS.get(status)
+            message = f"{detail}; {hint}" if hint else detail
+            # a token, a permission or a bucket is the operator's to fix, as an overloaded
+            # or stopped InfluxDB passes by itself: the store is unavailable (a 503), not
+            # broken
             error: StorageError = (
-                StorageUnavailable(detail, cause)
-                if status == 429 or status >= 500
-                else StorageError(f"{detail}; {hint}" if hint else detail, cause)
+                StorageUnavailable(message, cause)
+                if status in HELD_STATUSES or status == 429 or status >= 500
+                else StorageError(message, cause)
             )
             self._read_failed(error)
             raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
-            error = StorageUnavailable(
-                f"influxdb at {self.settings.url} unreachable: {reason}; {UNREACHABLE_HINT}"
-            )
+            error = StorageUnavailable(*self._no_answer(exc))
             self._read_failed(error)
             raise error from None
         if self.writer.health.read_ok() is not None:

@@ -30,7 +30,7 @@ class InfluxSettings:
     flush_interval: float = 1.0  # seconds a partial batch may wait before it is sent
     max_retries: int = 3  # quick retries of one batch before it goes to the spool
     retry_interval: float = 1.0  # seconds before the first retry; doubles each time
-    max_retry_delay: float = 30.0  # seconds; caps the backoff (and a server's Retry-After)
+    max_retry_delay: float = 30.0  # seconds; caps the backoff (a server's Retry-After wins)
     spool_dir: Path | None = None  # None: <data dir>/spool
     spool_max_bytes: int = 256 * 1024 * 1024  # on-disk spool bound; the oldest batches go first
 

@@ -22,6 +22,7 @@ from fleetpulse.core.errors import ConfigError
 from fleetpulse.core.samples import Sample, make_labels
 from fleetpulse.core.selector import parse_selector
 from fleetpulse.core.storage import AGENT_LOGS, ALERT_EVENTS, Event, RangeQuery, StorageError
+from fleetpulse.core.storehealth import Cause
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
 from tests.support.influx_recorder import (
@@ -218,6 +219,9 @@ async def test_a_hung_influxdb_times_out_and_the_batch_is_spooled_not_lost(
     await store.write([sample(i) for i in range(4)])
     await store.flush()
     assert store.write_stats().spooled_samples == 4
+    failing = store.health().write
+    assert failing is not None and failing.cause == Cause.TIMEOUT  # not "unreachable"
+    assert "did not answer within 0.3s" in failing.error, failing
     recorder.heal()
     await eventually(lambda: len(recorder.lines()) == 4, "the replay after the hang")
     await store.close()
