@@ -2,10 +2,11 @@
 // error answer becomes an ApiError carrying the API's own message.
 
 export class ApiError extends Error {
-  constructor(status, message, field) {
+  constructor(status, message, field, store) {
     super(message);
     this.status = status;
     this.field = field;
+    this.store = store; // the store's health, when a failing store is why the request failed
   }
 }
 
@@ -24,15 +25,17 @@ async function answer(response) {
   }
   let message = response.statusText;
   let field;
+  let store;
   try {
     const body = await response.json();
     message = body.error || message;
     field = body.field;
+    store = body.store;
   } catch {
     // not JSON: the status text says enough
   }
   if (response.status === 401) window.dispatchEvent(new CustomEvent("fleetpulse:login"));
-  throw new ApiError(response.status, message, field);
+  throw new ApiError(response.status, message, field, store);
 }
 
 export async function get(path, params = {}, accept = "application/json") {

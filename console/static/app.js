@@ -8,6 +8,7 @@ import { hostView } from "./host.js";
 import { logsView } from "./logs.js";
 import { h, say } from "./dom.js";
 import { loginForm, logout, sessionState } from "./login.js";
+import { storeBanner } from "./store.js";
 
 const VIEWS = [
   [/^#?\/?$/, "fleet", fleetView],
@@ -57,7 +58,8 @@ async function show() {
     if (signingIn()) stop?.();
     else leaving = stop;
   } catch (error) {
-    if (error.status !== 401) main.append(h("p", { class: "error", role: "alert" }, `Could not load: ${error.message}`));
+    // a failing store is named with its cause, as the Fleet page names it
+    if (error.status !== 401) main.append(storeBanner(error.store), h("p", { class: "error", role: "alert" }, `Could not load: ${error.message}`));
   }
 }
 

@@ -1,7 +1,8 @@
 // The Fleet view: one row per host (GET /api/v1/hosts) with up/down and last seen, a badge and a
 // last-hour sparkline per usage (one GET /api/v1/metrics/history per usage for the whole
 // fleet), the customised marker and the firing alerts (GET /api/v1/alerts). A row expands to
-// mini-charts. The view refreshes itself every scrape interval.
+// mini-charts. The view refreshes itself every scrape interval. While the store fails, a banner
+// on top says why (`store` in the hosts answer, or in the error when reads fail too).
 
 import { get } from "./api.js";
 import { loadUplot, timeChart } from "./charts.js";
@@ -9,6 +10,7 @@ import { ago, h, say } from "./dom.js";
 import { badge, level, levelColor } from "./levels.js";
 import { SETTINGS } from "./settings.js";
 import { SPARK_WIDTH, fullest, sparkline } from "./sparkline.js";
+import { showStore, storeBanner } from "./store.js";
 
 const KEYS = Object.keys(SETTINGS.metrics);
 const HOUR_MS = 3_600_000;
@@ -27,7 +29,7 @@ async function fetchFleet() {
     for (const series of histories[i].series) (byHost[series.labels.host] ??= []).push(series);
     history[key] = Object.fromEntries(Object.entries(byHost).map(([host, list]) => [host, fullest(list)]));
   });
-  return { hosts: hosts.hosts, alerts: alerts.alerts, history };
+  return { hosts: hosts.hosts, alerts: alerts.alerts, history, store: hosts.store };
 }
 
 function alertsCell(alerts) {
@@ -83,7 +85,9 @@ export async function fleetView(main) {
   const expanded = new Set();
   const tbody = h("tbody");
   const summary = h("p", { class: "muted" });
+  const banner = storeBanner();
   main.append(
+    banner,
     h("h1", {}, "Fleet"),
     summary,
     h("table", { class: "fleet" },
@@ -117,17 +121,32 @@ export async function fleetView(main) {
     render();
   }
 
+  let failed = false; // the status line says a refresh failed
+
+  function refreshFailed(error) {
+    failed = true;
+    say(`Refresh failed: ${error.message}`);
+  }
+
   async function refresh() {
     try {
       fleet = await fetchFleet();
-      render();
     } catch (error) {
-      say(`Refresh failed: ${error.message}`);
+      // reads fail too: the error still carries the store's health, so the banner says why
+      if (error.store === undefined) throw error;
+      showStore(banner, error.store);
+      refreshFailed(error);
+      return;
     }
+    showStore(banner, fleet.store);
+    // once refreshes work again, an old failure in the status line would contradict the page
+    if (failed) say("");
+    failed = false;
+    render();
   }
 
-  fleet = await fetchFleet();
-  render();
-  const timer = setInterval(refresh, SETTINGS.refresh * 1000);
+  // a first load the store fails shows why and keeps trying; any other failure is the router's
+  await refresh();
+  const timer = setInterval(() => refresh().catch(refreshFailed), SETTINGS.refresh * 1000);
   return () => clearInterval(timer);
 }

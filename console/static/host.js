@@ -7,6 +7,7 @@ import { apiUrl, get } from "./api.js";
 import { chartPng, download, loadUplot, timeChart } from "./charts.js";
 import { ago, h, say } from "./dom.js";
 import { badge } from "./levels.js";
+import { storeBanner } from "./store.js";
 import { thresholdsPanel } from "./thresholds.js";
 
 const PRESETS = { "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "90d": 90 * 86_400_000 };
@@ -66,7 +67,7 @@ async function containersTable(host) {
 }
 
 export async function hostView(main, host) {
-  const { hosts } = await get("/api/v1/hosts");
+  const { hosts, store } = await get("/api/v1/hosts");
   const info = hosts.find((candidate) => candidate.host === host);
   if (info === undefined) {
     main.append(h("h1", {}, host), h("p", { class: "error", role: "alert" }, `Unknown host ${host}.`), h("a", { href: "#/" }, "Back to the fleet"));
@@ -100,6 +101,7 @@ export async function hostView(main, host) {
     redraw(); // the charts' threshold lines
   });
   main.append(
+    storeBanner(store), // as the store was when the page opened: this page does not refresh it
     h("p", {}, h("a", { href: "#/" }, "← Fleet"), " · ", h("a", { href: `#/host/${encodeURIComponent(host)}/logs` }, "Logs")),
     h("h1", {}, host, " ", marker),
     usage,
