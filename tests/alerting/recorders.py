@@ -44,6 +44,9 @@ def flatten(payload: Any) -> str:
 class HttpRecorder:
     base: str = ""
     received: list[Received] = field(default_factory=list)
+    # paths (prefixes) answered 503, as a channel whose service is down; kept in `refused`
+    failing: set[str] = field(default_factory=set)
+    refused: list[Received] = field(default_factory=list)
 
     def on(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path.startswith(path)]
@@ -54,7 +57,11 @@ class HttpRecorder:
             text = flatten(json.loads(raw))
         except ValueError:
             text = raw
-        self.received.append(Received(request.path, text, time.monotonic()))
+        got = Received(request.path, text, time.monotonic())
+        if any(request.path.startswith(path) for path in self.failing):
+            self.refused.append(got)
+            return web.Response(status=503, text="service unavailable")
+        self.received.append(got)
         return web.Response(text="ok")
 
 

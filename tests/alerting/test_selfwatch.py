@@ -13,7 +13,7 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from alerting.api import add_alert_routes
@@ -87,9 +88,11 @@ async def world(
     settings: AlertingSettings,
     down: tuple[str, ...] = (),
     data: Path | None = None,
+    targets: Sequence[TargetSettings] = (),
 ) -> AsyncIterator[World]:
-    """web-1 answers; each host in `down` is a target nothing listens for. The store and the
-    engine's state share `data`, as they share `fleetpulse up`'s --data-dir."""
+    """web-1 answers; each host in `down` is a target nothing listens for, and `targets` are
+    scraped too. The store and the engine's state share `data`, as they share `fleetpulse
+    up`'s --data-dir."""
     data = tmp_path / "data" if data is None else data
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -124,6 +127,7 @@ async def world(
             [
                 TargetSettings(url=f"{base}/metrics", host="web-1"),
                 *(TargetSettings(url=f"http://127.0.0.1:{free_port()}/", host=h) for h in down),
+                *targets,
             ],
             routes=[add_alert_routes],
             registry=registry,
@@ -283,10 +287,15 @@ async def test_a_failing_disk_alerts_once_calls_no_host_down_and_recovers(
     assert len(webhook.received) == 2, [r.text for r in webhook.received]
 
 
-async def test_an_alert_about_a_dead_channel_reaches_the_fallback(
+async def test_an_alert_about_a_dead_channel_reaches_the_fallback_and_resolves_when_it_heals(
     tmp_path: Path, webhook: HttpRecorder
 ) -> None:
-    dead = ChannelSettings("dead", (f"json://127.0.0.1:{free_port()}/x",))
+    """The channel's service answers 503; three hosts go down, and their alerts cannot get
+    through it. The alert about the channel goes to the fallback. Then the service and the
+    hosts come back: the hosts' resolved messages get through, and the channel alert
+    resolves by itself."""
+    webhook.failing.add("/dead")
+    dead = json_channel(webhook, "dead")
     fallback = json_channel(webhook, "fallback")
     settings = AlertingSettings(
         channels=(dead, fallback),
@@ -295,14 +304,34 @@ async def test_an_alert_about_a_dead_channel_reaches_the_fallback(
         notify_retries=0,
         notify_backoff=0.1,
     )
-    # three hosts down: three HostDown notifications the dead channel fails to deliver
-    async with world(tmp_path, settings, down=("db-1", "db-2", "db-3")):
-        await eventually(
-            lambda: alerts_about(webhook, "Notification channel dead failed its last 3"),
-            what="the channel alert at the fallback",
-            within=30,
-        )
-    assert all("HostDown" not in r.text for r in webhook.on("/fallback"))  # only its own alert
+    sick = True
+
+    async def metrics(_: web.Request) -> web.Response:
+        if sick:
+            return web.Response(status=503)
+        return web.Response(text="host_cpu_usage_percent 10\n")
+
+    async with serve({"/metrics": metrics}) as base:
+        db = [TargetSettings(url=f"{base}/metrics?db={i}", host=f"db-{i}") for i in (1, 2, 3)]
+        async with world(tmp_path, settings, targets=db):
+            await eventually(
+                lambda: alerts_about(webhook, "Notification channel dead failed its last 3"),
+                what="the channel alert at the fallback",
+                within=30,
+            )
+            webhook.failing.clear()
+            sick = False
+            await eventually(
+                lambda: [r for r in webhook.on("/fallback") if "RESOLVED" in r.text],
+                what="the channel alert resolved",
+                within=30,
+            )
+    on_fallback = webhook.on("/fallback")
+    assert all("FleetPulseChannelFailing" in r.text for r in on_fallback)  # only its own alert
+    assert len(on_fallback) == 2, [r.text for r in on_fallback]  # fired, resolved
+    assert len([r for r in webhook.refused if "HostDown" in r.text]) == 3
+    healed = [r.text for r in webhook.on("/dead")]
+    assert sum("RESOLVED" in t and "HostDown" in t for t in healed) == 3, healed
 
 
 async def run_engine(settings: AlertingSettings, store: SqliteStorage, data: Path) -> Any:
