@@ -300,7 +300,12 @@ class InfluxStorage:
         except ApiException as exc:
             detail = f"influxdb write to bucket {bucket} failed: {describe_api_error(exc)}"
             status = exc.status or 0
-            hint = STATUS_HINTS.get(status, "the store refused the request")
+            hint = STATUS_HINTS.get(
+                status,
+                "InfluxDB failed it (a server error); check its log"
+                if status >= 500
+                else "the store refused the request",
+            )
             cause = STATUS_CAUSES.get(status, Cause.UNREACHABLE if status >= 500 else Cause.OTHER)
             if status in HELD_STATUSES:
                 raise WriteRetryable(

@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from alerting.history import query_history
 from collector.storage.sqlite import SqliteStorage
@@ -64,22 +62,8 @@ async def feed(store: SqliteStorage) -> None:
         await asyncio.sleep(0.2)
 
 
-@dataclass
-class FlakyRecorder(HttpRecorder):
-    """The alerting tests' HTTP recorder, which can also fail: 503 while `failing`."""
-
-    failing: bool = False
-    refused: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if self.failing:
-            self.refused += 1
-            return web.Response(status=503, text="down")
-        return await super().handle(request)
-
-
 class Rig:
-    def __init__(self, tmp_path: Path, store: SqliteStorage, recorder: FlakyRecorder) -> None:
+    def __init__(self, tmp_path: Path, store: SqliteStorage, recorder: HttpRecorder) -> None:
         self.tmp_path = tmp_path
         self.store = store
         self.recorder = recorder
@@ -135,7 +119,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     (tmp_path / "data").mkdir()
     store = await SqliteStorage.open(tmp_path / "data" / "metrics.db", RetentionSettings())
     feeder = asyncio.create_task(feed(store))
-    async with serve_recorder(FlakyRecorder()) as recorder:
+    async with serve_recorder(HttpRecorder()) as recorder:
         rig = Rig(tmp_path, store, recorder)
         try:
             yield rig
@@ -222,12 +206,12 @@ async def test_sigkill_while_firing_in_cooldown_neither_duplicates_nor_misses(
 
 
 async def test_sigkill_while_a_notification_is_retrying_still_delivers_it(rig: Rig) -> None:
-    rig.recorder.failing = True
+    rig.recorder.failing.add("/")  # 503 to everything
     rig.configure("0s", "1h", "  notify_retries: 10\n  notify_backoff: 1s\n")
     first = await rig.start()
-    await eventually(lambda: rig.recorder.refused >= 1, within=40, what="a refused delivery")
+    await eventually(lambda: len(rig.recorder.refused) >= 1, within=40, what="a refused delivery")
     await first.kill()  # the notification waits in its backoff, in memory
-    rig.recorder.failing = False
+    rig.recorder.failing.clear()
     await rig.start()
     # a cycle is 250 ms: a re-sent notification would be here within seconds, not after 1h
     await eventually(lambda: rig.recorder.received, within=10, what="the notification")
