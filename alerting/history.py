@@ -14,6 +14,7 @@ from typing import Any
 from alerting.events import EventKind
 from alerting.severity import Severity
 from alerting.state import FIRING, PENDING
+from fleetpulse.core.failurelog import RepeatedFailure
 from fleetpulse.core.samples import Labels, label_value
 from fleetpulse.core.selector import Selector, make_matcher
 from fleetpulse.core.storage import ALERT_EVENTS, Event, Storage, StorageError
@@ -28,6 +29,10 @@ ACTIVE_LOOKBACK_MS = 30 * 86_400_000  # how far back /api/v1/alerts looks for op
 INTEGER_FIELDS = ("attempt",)
 
 
+# one process writes the history, whichever engine or route calls this
+_not_written = RepeatedFailure(log, "alert events not written", "events")
+
+
 async def write_events(storage: Storage, events: list[Event]) -> None:
     """Write, and on a store outage log and go on: evaluation must not stop for history."""
     if not events:
@@ -35,7 +40,9 @@ async def write_events(storage: Storage, events: list[Event]) -> None:
     try:
         await storage.write_events(ALERT_EVENTS, events)
     except StorageError as exc:
-        log.error("alert events not written events=%d error=%s", len(events), exc)
+        _not_written.failed(len(events), str(exc))
+    else:
+        _not_written.succeeded()
 
 
 @dataclass(frozen=True, slots=True)

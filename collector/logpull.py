@@ -28,6 +28,7 @@ import aiohttp
 
 from collector.targets import Target
 from fleetpulse.core.durations import format_duration
+from fleetpulse.core.failurelog import RepeatedFailure
 from fleetpulse.core.headers import INSTANCE_HEADER
 from fleetpulse.core.samples import make_labels
 from fleetpulse.core.storage import AGENT_LOGS, Event, Storage, StorageError
@@ -147,6 +148,11 @@ class PullHealth:
         self.clock = clock
         self._retry_at: dict[str, float] = {}
         self._failing: dict[str, str] = {}  # target key -> the reason of its last failure
+        # one store for every target: its outage is one line a minute, not one per pull
+        self.not_stored = RepeatedFailure(
+            log, "log lines not stored, fetched again once the store writes", "pulls"
+        )
+        self.cursor_not_saved = RepeatedFailure(log, "log cursor not saved", "pulls")
 
     def due(self, target: Target) -> bool:
         return self.clock() >= self._retry_at.get(target.key, 0.0)
@@ -214,9 +220,12 @@ async def pull_logs(
         health.failed(target, str(exc) or type(exc).__name__)
     except StorageError as exc:
         # the cursor did not move, so these lines are fetched again next time
-        log.warning("log lines not stored host=%s error=%s", target.host, exc)
+        health.not_stored.failed(1, str(exc))
     except OSError as exc:
-        log.warning("log cursor not saved host=%s error=%s", target.host, exc)
+        health.cursor_not_saved.failed(1, str(exc))
     else:
         health.succeeded(target)
+        if stored:
+            health.not_stored.succeeded()
+            health.cursor_not_saved.succeeded()
     return stored

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
+from fleetpulse.core.failurelog import RepeatedFailure
 from fleetpulse.core.samples import Sample
 from fleetpulse.core.storage import StorageError, WriteObserver
 
@@ -60,6 +61,7 @@ class WriteQueue:
         self.pending: deque[Sequence[Sample]] = deque()
         self.pending_samples = 0
         self.dropped: dict[str, int] = {"queue_full": 0, "write_failed": 0}
+        self._failures = RepeatedFailure(log, "storage write failed", "samples")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -140,10 +142,11 @@ class WriteQueue:
             await self.write(samples)
         except StorageError as exc:
             self.dropped["write_failed"] += len(samples)
-            log.error("storage write failed samples=%d error=%s", len(samples), exc)
+            self._failures.failed(len(samples), str(exc))
             if self.observer is not None:
                 self.observer.failed(len(samples), time.monotonic() - started)
         else:
+            self._failures.succeeded()
             if self.observer is not None:
                 self.observer.wrote(len(samples), time.monotonic() - started)
 

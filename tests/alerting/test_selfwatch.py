@@ -282,6 +282,12 @@ async def test_a_failing_disk_alerts_once_calls_no_host_down_and_recovers(
             await eventually(healthy_and_up, what="healthz ok and hosts up again", within=30)
             assert "alert state saved again" in caplog.text
 
+    # one line when the outage starts and one when it ends, not one per failed batch
+    for what in ("storage write failed", "alert events not written"):
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(what)]
+        assert len(said) <= 2, said
+    assert any(m.startswith("storage write failed") for m in caplog.messages)
+
     assert not alerts_about(webhook, "HostDown")
     assert len(alerts_about(webhook, "FleetPulseStoreWriteFailing")) == 2  # fired, resolved
     assert len(webhook.received) == 2, [r.text for r in webhook.received]

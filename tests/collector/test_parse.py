@@ -712,7 +712,13 @@ def test_arbitrary_bytes_either_parse_or_raise_parse_error(body: bytes) -> None:
 def openmetrics_families(draw: st.DrawFn) -> tuple[Metric, list[int | None]]:
     """A gauge or counter family, and the ms timestamps its samples were given."""
     kind = draw(st.sampled_from(["gauge", "counter"]))
-    name = draw(metric_names.filter(lambda n: not n.endswith(("_total", "_created"))))
+    # prometheus_client, the reference here, cannot take a family named only of `_` and `:`
+    # beside others: its registry calls them clashing and its parser misgroups its own output
+    name = draw(
+        metric_names.filter(
+            lambda n: not n.endswith(("_total", "_created")) and n.strip("_:") != ""
+        )
+    )
     family = Metric(name, "help", kind)
     stamps: list[int | None] = []
     for labels in draw(
