@@ -223,17 +223,28 @@ def parse_rule(
     return rule if alert and selector else None
 
 
+@dataclass
+class SeenNames:
+    """Alert and group names already defined (name -> file:line), across every rule file.
+
+    A group name is unique too: the engine schedules groups by name, so a second group of the
+    same name would silently take the first one's place."""
+
+    alerts: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+
+
 def load_rule_file(
     path: Path,
     thresholds: Thresholds | None = None,
     channels: tuple[str, ...] | None = None,
     default_interval: float = 15.0,
-    seen: dict[str, str] | None = None,
+    seen: SeenNames | None = None,
 ) -> list[Group]:
-    """Raises ConfigError with every problem in the file. `seen` (alert name -> file:line)
-    spans files, so a name used twice anywhere is reported."""
+    """Raises ConfigError with every problem in the file. `seen` spans files, so a name used
+    twice anywhere is reported."""
     thresholds = thresholds or Thresholds()
-    seen = {} if seen is None else seen
+    seen = SeenNames() if seen is None else seen
     root = load_yaml(path)
     reader = Reader(str(path))
     top = MapView(reader, root)
@@ -245,6 +256,14 @@ def load_rule_file(
         name = view.text("name")
         if not name:
             reader.problem(view.line, view.key_path("name"), "required: the group's name")
+        else:
+            first = seen.groups.setdefault(name, f"{path}:{view.line}")
+            if first != f"{path}:{view.line}":
+                reader.problem(
+                    view.line,
+                    view.key_path("name"),
+                    f"duplicate group name {name!r}; first defined at {first}",
+                )
         interval = view.positive_duration("interval", default_interval)
         rules = []
         for j, rule_node in enumerate(view.items("rules")):
@@ -252,7 +271,7 @@ def load_rule_file(
             rule = parse_rule(rule_view, thresholds, channels)
             alert = rule_view.text("alert")
             where = f"{path}:{rule_view.line}"
-            first = seen.setdefault(alert, where) if alert else where
+            first = seen.alerts.setdefault(alert, where) if alert else where
             if first != where:
                 reader.problem(
                     rule_view.line,
@@ -285,7 +304,7 @@ def load_ruleset(
             problems += exc.problems
     files = rule_files(paths, source)
     groups: list[Group] = []
-    seen: dict[str, str] = {}
+    seen = SeenNames()
     for path in files:
         try:
             groups += load_rule_file(path, thresholds, channels, default_interval, seen)

@@ -17,7 +17,7 @@ class Schedule:
     def ready(self, groups: Sequence[Group], now: float) -> list[Group]:
         """The groups due at `now`; a group not seen before is due at once, and the due times
         of groups no longer in `groups` are forgotten."""
-        # by name: a group name used twice (in two files) is one entry, the last one
+        # by name, which the rule loader keeps unique
         current = {group.name: group for group in groups}
         self._due = {name: self._due.get(name, now) for name in current}
         return [group for name, group in current.items() if self._due[name] <= now]

@@ -13,7 +13,7 @@ from prometheus_client.exposition import generate_latest
 
 from alerting.engine import AlertEngine
 from alerting.notify import DeliveryFailed, UnknownChannel, send_test
-from alerting.rules import load_rule_file, rule_files
+from alerting.rules import SeenNames, load_rule_file, rule_files
 from alerting.ruletest import run_test_file
 from collector.storage.factory import describe_storage, open_storage
 from fleetpulse.app.config import Config
@@ -110,7 +110,7 @@ def check_paths(paths: list[Path], out: list[str]) -> list[Problem]:
         files = rule_files(tuple(paths))
     except ConfigError as exc:
         return problems + exc.problems
-    seen: dict[str, str] = {}
+    seen = SeenNames()
     for path in files:
         try:
             groups = load_rule_file(path, thresholds, seen=seen)

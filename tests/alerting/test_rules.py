@@ -91,6 +91,23 @@ def test_duplicate_alert_names_across_files_are_refused(tmp_path: Path) -> None:
     ]
 
 
+def test_duplicate_group_names_are_refused_in_one_file_and_across_files(
+    tmp_path: Path,
+) -> None:
+    """The engine schedules groups by name: a second one would silently replace the first."""
+    one = write_rules(
+        tmp_path,
+        "groups:\n  - name: a\n    rules: []\n  - name: a\n    rules: []\n",
+    )
+    two = write_rules(tmp_path, "groups:\n  - name: a\n    rules: []\n", "other.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_ruleset((one.parent,))
+    assert [str(p) for p in caught.value.problems] == [
+        f"{one}:4: groups[1].name: duplicate group name 'a'; first defined at {one}:2",
+        f"{two}:2: groups[0].name: duplicate group name 'a'; first defined at {one}:2",
+    ]
+
+
 def test_thresholds_with_an_unknown_key_are_refused_with_file_and_line(tmp_path: Path) -> None:
     path = write_rules(tmp_path, "groups: []\n")
     (path.parent / "thresholds.yaml").write_text(
