@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,10 @@ from fleetpulse.core.timeutil import now_ms
 log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 3600.0  # seconds; a larger Retry-After is treated as a broken header
+# Batches' worth of new samples that may wait in memory while a batch is being retried; past
+# it the retries stop and everything goes to the spool on disk. Without it, a Retry-After of
+# an hour held an hour of samples in memory.
+MAX_PENDING_BATCHES = 20
 
 
 class WriteRetryable(StorageUnavailable):
@@ -91,6 +96,7 @@ class BatchWriter:
         self._queue: list[tuple[str, list[str]]] = []
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
+        self._crowded = asyncio.Event()  # MAX_PENDING_BATCHES wait in memory: stop retrying
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one drain at a time: order on the wire and in the spool
         self._replay_not_before = 0.0
@@ -110,10 +116,21 @@ class BatchWriter:
         self._pending_count += len(lines)
         if self._pending_count >= self.settings.batch_size:
             self._wake.set()
+        self._note_memory()
+
+    def _in_memory(self) -> int:
+        """Lines waiting in memory: buffered, and cut into batches not yet sent or spooled."""
+        return self._pending_count + sum(len(lines) for _, lines in self._queue)
+
+    def _note_memory(self) -> None:
+        if self._in_memory() >= self.settings.batch_size * MAX_PENDING_BATCHES:
+            self._crowded.set()
+        else:
+            self._crowded.clear()
 
     def stats(self) -> WriteStats:
         return WriteStats(
-            pending_samples=self._pending_count + sum(len(lines) for _, lines in self._queue),
+            pending_samples=self._in_memory(),
             sent_samples=self.sent_lines,
             spooled_samples=self.spool.lines,
             spool_bytes=self.spool.size_bytes,
@@ -157,10 +174,12 @@ class BatchWriter:
                     tier, lines, retries=retries
                 ):
                     self._queue.pop(0)
+                    self._note_memory()
                     continue
                 first = len(self.spool) == 0
                 await asyncio.to_thread(self.spool.append, tier, lines)
                 self._queue.pop(0)
+                self._note_memory()
                 # One warning when spooling starts; "caught up" is logged when it ends.
                 log.log(
                     logging.WARNING if first else logging.DEBUG,
@@ -234,10 +253,14 @@ class BatchWriter:
         )
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when the writer closes."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._closed.wait()
+        """Sleep, but wake at once when the writer closes or memory fills up."""
+        closed = asyncio.ensure_future(self._closed.wait())
+        crowded = asyncio.ensure_future(self._crowded.wait())
+        try:
+            await asyncio.wait((closed, crowded), timeout=seconds, return_when=FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            crowded.cancel()
 
     async def _send_with_retries(self, tier: str, lines: list[str], *, retries: bool) -> bool:
         attempts = self.settings.max_retries + 1 if retries else 1
@@ -257,7 +280,15 @@ class BatchWriter:
                 delay,
                 self.last_error,
             )
+            # should the pause be cut short, the spool's replay still waits it out
+            self._replay_not_before = asyncio.get_running_loop().time() + delay
             await self._pause(delay)
+            if self._crowded.is_set():
+                log.info(
+                    "influxdb retries cut short, spooling: samples=%d wait in memory",
+                    self._pending_count,
+                )
+                break
         return False
 
     async def replay(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from collector.storage.batch import MAX_PENDING_BATCHES
 from collector.storage.factory import open_storage
 from collector.storage.influxdb import InfluxStorage, series_key
 from collector.storage.settings import InfluxSettings, StorageSettings
@@ -244,6 +245,24 @@ async def test_429_waits_as_long_as_retry_after_says(
     assert "HTTP 429" in retries[0]
     failing = [r.getMessage() for r in caplog.records if "writes failing" in r.getMessage()]
     assert len(failing) == 1 and "cause=rate_limited" in failing[0], failing
+
+
+async def test_a_long_retry_after_does_not_hold_new_samples_in_memory(
+    recorder: InfluxRecorder, tmp_path: Path
+) -> None:
+    """InfluxDB asks for an hour's pause: what keeps coming goes to the spool on disk once
+    MAX_PENDING_BATCHES wait, instead of piling up in memory for the hour."""
+    recorder.fail_writes(429, retry_after="3600")
+    store = await open_store(recorder.url, tmp_path / "spool", batch_size=10, max_retries=3)
+    bound = 10 * MAX_PENDING_BATCHES
+    await store.write([sample(j) for j in range(bound + 10)])
+    # without the bound this waits for the hour
+    await eventually(lambda: store.write_stats().spooled_samples > 0, "retries cut short")
+    await store.write([sample(j) for j in range(bound + 10, 5 * bound)])
+    await eventually(lambda: store.write_stats().pending_samples == 0, "new samples spooled")
+    await store.close()
+    assert store.write_stats().spooled_samples == 5 * bound  # all of it on disk, none lost
+    assert recorder.write_attempts == 1  # the hour is honoured: no second try
 
 
 @pytest.mark.parametrize(
