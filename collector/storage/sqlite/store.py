@@ -55,6 +55,14 @@ READERS = 1
 HEALTH_SETTLE = 5.0
 
 
+class _Failed(Exception):
+    """A call on a store thread failed; `error` says why (raised to `_run`, never further)."""
+
+    def __init__(self, error: StorageError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class SqliteStorage:
     """Storage on one SQLite file; safe to read from other processes while it writes."""
 
@@ -123,6 +131,18 @@ class SqliteStorage:
             return None
         return found.st_dev, found.st_ino
 
+    def _classified(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """`fn`, whose SQLite or OS error becomes the StorageError naming its cause, on the
+        pool's thread: finding the cause may ask the disk, which must not stall the loop."""
+
+        def call() -> T:
+            try:
+                return fn()
+            except (sqlite3.Error, OSError) as exc:
+                raise _Failed(storage_error(exc, self.path)) from exc
+
+        return call
+
     def _writing(self, fn: Callable[[], T]) -> Callable[[], T]:
         """`fn` for the writer thread; when it fails because the store holds a file that is
         no longer the one at `path`, it runs again on the file now there (the failed
@@ -162,27 +182,25 @@ class SqliteStorage:
         watermarks, say nothing about whether writes work, and are not tracked)."""
         loop = asyncio.get_running_loop()
         tracked = writes or pool is self._readers
+        call = self._classified(self._writing(fn) if writes else fn)
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # arrives as the thread finishes, and a stopping service would then run on
             async with asyncio.timeout(self.timeout):
                 if pool is self._readers:
-                    result = await self._read_batches.submit(loop, fn)
-                elif writes:
-                    result = await loop.run_in_executor(pool, self._writing(fn))
+                    result = await self._read_batches.submit(loop, call)
                 else:
-                    result = await loop.run_in_executor(pool, fn)
+                    result = await loop.run_in_executor(pool, call)
         except TimeoutError:
             error: StorageError = StorageUnavailable(
                 f"sqlite store {self.path} did not answer within {self.timeout:g}s: another "
                 "process may hold a lock on it, or its disk has stalled",
                 Cause.TIMEOUT,
             )
-        except (sqlite3.Error, OSError) as exc:
-            error = storage_error(exc, self.path)
+        except _Failed as failed:
             if tracked:
-                self._failed(error, writes)
-            raise error from exc
+                self._failed(failed.error, writes)
+            raise failed.error from failed.__cause__
         else:
             if tracked:
                 self._succeeded(writes)
