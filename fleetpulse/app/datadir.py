@@ -13,7 +13,7 @@ import pwd
 from pathlib import Path
 
 from fleetpulse.core.errors import FleetPulseError
-from fleetpulse.core.probe import refusal
+from fleetpulse.core.probe import exists, nearest_existing, refusal
 from fleetpulse.core.storehealth import Cause, cause_of_errno
 
 OTHER_DIR = "choose another --data-dir"
@@ -42,7 +42,7 @@ def data_dir_problem(path: Path, exc: OSError) -> str:
     if isinstance(exc, FileExistsError | NotADirectoryError):
         blocker = _file_in_the_way(path)
         return f"{where}: not a folder: {blocker} is a file; {OTHER_DIR}, or move {blocker} aside"
-    folder = _nearest_folder(path)
+    folder = nearest_existing(path)
     cause = cause_of_errno(exc.errno)
     if cause == Cause.READ_ONLY:
         return f"{where}: read-only file system at {folder}; remount it read-write, or {OTHER_DIR}"
@@ -56,30 +56,13 @@ def data_dir_problem(path: Path, exc: OSError) -> str:
     return f"{where}: {exc.strerror or exc}; {OTHER_DIR}"
 
 
-def _nearest_folder(path: Path) -> Path:
-    """`path` if it exists, else its nearest ancestor this user can see (the one that refused)."""
-    folder = path.absolute()
-    while not _exists(folder) and folder != folder.parent:
-        folder = folder.parent
-    return folder
-
-
 def _file_in_the_way(path: Path) -> Path:
     """The first of `path`'s ancestors (or itself) that exists and is not a folder."""
     absolute = path.absolute()
     for candidate in [*reversed(absolute.parents), absolute]:
-        if _exists(candidate) and not candidate.is_dir():
+        if exists(candidate) and not candidate.is_dir():
             return candidate
     return absolute
-
-
-def _exists(path: Path) -> bool:
-    """Whether `path` exists as far as this user can tell (Path.exists raises on EACCES)."""
-    try:
-        path.stat()
-    except OSError:
-        return False
-    return True
 
 
 def _user() -> str:

@@ -20,3 +20,21 @@ def refusal(folder: Path) -> OSError | None:
     with contextlib.suppress(OSError):
         os.unlink(probe)
     return None
+
+
+def exists(path: Path) -> bool:
+    """Whether `path` exists as far as this user can tell (Path.exists raises on EACCES)."""
+    try:
+        path.stat()
+    except OSError:
+        return False
+    return True
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` if it exists, else its nearest ancestor this user can see: the folder that
+    decides whether anything below it can be made."""
+    folder = path.absolute()
+    while not exists(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder

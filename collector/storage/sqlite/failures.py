@@ -9,11 +9,10 @@ created there fails with the errno that names the cause (EROFS, EACCES, ENOSPC).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
-from fleetpulse.core.probe import refusal
+from fleetpulse.core.probe import nearest_existing, refusal
 from fleetpulse.core.storage import StorageError, StorageUnavailable
 from fleetpulse.core.storehealth import Cause, cause_of_errno
 
@@ -33,16 +32,9 @@ _BY_CODE = {
 def folder_refuses(path: Path) -> Cause | None:
     """Why the nearest existing folder of `path` refuses a new file, or None if it takes one.
 
-    The mount flags alone miss ext4's emergency read-only state, which keeps `rw` in them."""
-    folder = path if path.is_dir() else path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return Cause.READ_ONLY
-    except OSError:
-        return None
-    refused = refusal(folder)
+    Asked, not read from the mount flags: those miss ext4's emergency read-only state, which
+    keeps `rw` in them."""
+    refused = refusal(nearest_existing(path if path.is_dir() else path.parent))
     cause = None if refused is None else cause_of_errno(refused.errno)
     return None if cause == Cause.OTHER else cause
 
