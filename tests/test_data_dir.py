@@ -7,6 +7,7 @@ folder owned by user 65534."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import pytest
 
 from fleetpulse.app.datadir import check_data_dir
 from tests.support.cli import run_cli
+from tests.support.disks import tmpfs as mount_tmpfs
 from tests.support.require import missing
 
 COMMANDS = ("up", "collector", "alerting")
@@ -49,24 +51,8 @@ def assert_one_line(code: int, out: str, err: str, *words: str) -> None:
 def tmpfs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
     """mount(name, options): a tmpfs at tmp_path/name (needs root and mount; else `missing`),
     unmounted after the test."""
-    points: list[Path] = []
-
-    def mount(name: str, options: str) -> Path:
-        folder = tmp_path / name
-        folder.mkdir()
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-            capture_output=True,
-            check=False,
-        )
-        if mounted.returncode != 0:
-            missing(f"cannot mount a tmpfs ({options}) here: {mounted.stderr.decode().strip()}")
-        points.append(folder)
-        return folder
-
-    yield mount
-    for point in reversed(points):
-        subprocess.run(["umount", str(point)], check=False)
+    with contextlib.ExitStack() as mounts:
+        yield lambda name, options: mounts.enter_context(mount_tmpfs(tmp_path / name, options))
 
 
 @pytest.fixture

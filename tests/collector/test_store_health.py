@@ -6,7 +6,6 @@ the running store (`tests/support/disks`)."""
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +18,8 @@ from fleetpulse.core.storage import StorageUnavailable
 from fleetpulse.core.storehealth import Cause
 from fleetpulse.core.tiers import RetentionSettings
 from fleetpulse.core.timeutil import now_ms
-from tests.support.disks import ext4_disk
+from tests.support.disks import ext4_disk, tmpfs
 from tests.support.poll import eventually
-from tests.support.require import missing
 from tests.support.sqlite_full import fill, free
 
 
@@ -77,19 +75,8 @@ async def test_a_full_database_names_its_cause_once_and_recovers_by_itself(
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A 1 MB tmpfs, mounted read-only (needs root and mount; else `missing`)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        missing(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "size=1m,ro") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 async def test_a_store_on_a_read_only_file_system_says_so_at_open(read_only_folder: Path) -> None:

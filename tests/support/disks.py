@@ -1,6 +1,7 @@
 """Real disks that fail under a running FleetPulse, made by the test (root, `mount` and loop
 devices; without them the test is `missing`).
 
+- `tmpfs`: a tmpfs with the mount options a test asks for (`ro`, `nr_inodes=1`, ...).
 - `SmallDisk`: a tmpfs a few MB large. `fill()` writes a ballast file until the kernel
   answers ENOSPC, so every file on it is full for real; `free()` deletes the ballast.
 - `Ext4Disk`: an ext4 image on a loop device, mounted `errors=remount-ro` as Debian mounts
@@ -115,13 +116,20 @@ def _unmount_all(mountpoint: Path) -> None:
 
 
 @contextlib.contextmanager
-def small_disk(folder: Path, size_mb: int = 8) -> Iterator[SmallDisk]:
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at `folder` (made if missing) with mount `options` (`size=1m,ro`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _mount_or_missing("mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder))
+    _mount_or_missing("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder))
     try:
-        yield SmallDisk(folder)
+        yield folder
     finally:
         _unmount_all(folder)
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size_mb: int = 8) -> Iterator[SmallDisk]:
+    with tmpfs(folder, f"size={size_mb}m"):
+        yield SmallDisk(folder)
 
 
 @contextlib.contextmanager
