@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fleetpulse.app.datadir import check_data_dir
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, without_dac_override
 from tests.support.disks import tmpfs as mount_tmpfs
 from tests.support.require import missing
 
@@ -119,8 +119,6 @@ def not_root_s_folder() -> Iterator[Path]:
     write in it. Outside pytest's tmp_path, whose 0700 root folder would refuse even reads."""
     if os.geteuid() != 0:
         missing("taking CAP_DAC_OVERRIDE away from root needs root")
-    if shutil.which("setpriv") is None:
-        missing("setpriv (util-linux) is not installed")
     folder = Path(tempfile.mkdtemp(prefix="fleetpulse-data-dir-"))
     try:
         folder.chmod(0o755)
@@ -130,10 +128,6 @@ def not_root_s_folder() -> Iterator[Path]:
         shutil.rmtree(folder)
 
 
-# the CLI as root without the capabilities that override file modes
-NO_DAC_OVERRIDE = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
-
-
 @pytest.mark.parametrize("command", COMMANDS)
 async def test_a_data_dir_the_user_may_not_create_is_refused_at_start(
     command: str, not_root_s_folder: Path
@@ -141,7 +135,7 @@ async def test_a_data_dir_the_user_may_not_create_is_refused_at_start(
     data = not_root_s_folder / "data"
 
     code, out, err = await run_cli(
-        command, "--data-dir", str(data), cwd=not_root_s_folder, prefix=NO_DAC_OVERRIDE
+        command, "--data-dir", str(data), cwd=not_root_s_folder, prefix=without_dac_override()
     )
 
     assert_one_line(
@@ -163,7 +157,7 @@ async def test_an_existing_data_dir_the_user_may_not_write_is_refused_at_start(
     os.chown(data, NOT_ROOT, NOT_ROOT)
 
     code, out, err = await run_cli(
-        "alerting", "--data-dir", str(data), cwd=data, prefix=NO_DAC_OVERRIDE
+        "alerting", "--data-dir", str(data), cwd=data, prefix=without_dac_override()
     )
 
     assert_one_line(code, out, err, f"{data}: permission denied in {data};")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,14 +17,12 @@ from pathlib import Path
 
 from tests.alerting.recorders import HttpRecorder
 from tests.alerting.test_selfwatch import HOST_DOWN
+from tests.support.cli import without_dac_override
 from tests.support.poll import eventually
-from tests.support.require import missing
 from tests.support.servers import free_port
 
 # a `for` long enough that HostDown fires after the folder stops taking files
 RULES = HOST_DOWN.replace("for: 1s", "for: 3s")
-
-NO_DAC_OVERRIDE = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 
 
 class Up:
@@ -45,8 +42,7 @@ class Up:
 
 @asynccontextmanager
 async def up_without_dac_override(tmp_path: Path, webhook: HttpRecorder) -> AsyncIterator[Up]:
-    if shutil.which("setpriv") is None:
-        missing("setpriv (util-linux) is not installed")
+    no_dac_override = without_dac_override()
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "hosts.yaml").write_text(RULES)
@@ -73,7 +69,7 @@ async def up_without_dac_override(tmp_path: Path, webhook: HttpRecorder) -> Asyn
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     proc = await asyncio.create_subprocess_exec(
-        *NO_DAC_OVERRIDE,
+        *no_dac_override,
         sys.executable,
         "-m",
         "fleetpulse",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from tests.support.require import missing
 
 
 async def run_cli(
@@ -28,3 +31,12 @@ async def run_cli(
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+def without_dac_override() -> tuple[str, ...]:
+    """The prefix that runs a command as root without the capabilities that override file
+    modes, as a systemd CapabilityBoundingSet or a hardened container runs it: it then obeys
+    them like any user (`missing` without setpriv)."""
+    if shutil.which("setpriv") is None:
+        missing("setpriv (util-linux) is not installed")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
